@@ -1,0 +1,212 @@
+"""The audit pipeline: validated dataset + safely loaded model -> cached predictions -> panel sections -> audit.json."""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
+from auditkit.config import Settings
+from auditkit.context import AuditContext
+from auditkit.data.io import read_table
+from auditkit.data.spec import AuditSpec
+from auditkit.data.validate import ValidatedDataset, validate_dataset
+from auditkit.errors import AuditkitError, DataValidationError
+from auditkit.hashing import sha256_bytes, sha256_file
+from auditkit.inference import cache
+from auditkit.inference.device import resolve_device
+from auditkit.inference.runner import Predictions, Progress, predict
+
+SCHEMA_VERSION = 1
+_LIBRARIES = ("torch", "transformers", "safetensors", "fairlearn", "shap", "opacus", "captum", "codecarbon",
+              "scikit-learn", "numpy", "pandas", "pyarrow")
+# Panel sections of audit.json: name -> module exposing build_section(ctx) -> dict.
+SECTIONS: dict[str, str] = {}
+
+
+def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "", settings: Settings | None = None,
+                 needs_features: bool = False) -> ValidatedDataset:
+    """Read and validate a CSV, Parquet or JSONL dataset against `spec`."""
+    return validate_dataset(read_table(source, name=name, settings=settings), spec, settings=settings,
+                            needs_features=needs_features)
+
+
+def _data_sha256(source: str | Path | bytes) -> str:
+    return sha256_bytes(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else sha256_file(source)
+
+
+def _label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
+    """The dataset label for each model output index."""
+    classes, spec = list(dataset.classes), dataset.spec
+    if model.n_classes != len(classes):
+        raise DataValidationError(f"the model has {model.n_classes} classes but label '{spec.target}' has {len(classes)} "
+                                  f"({', '.join(classes[:10])}). Fix: choose the label column this model was trained on.")
+    names = list(model.class_names or ())
+    if names and set(names) == set(classes):
+        return names
+    if model.n_outputs == 1:
+        return [next(c for c in classes if c != spec.positive_label), spec.positive_label]
+    if set(classes) == {str(i) for i in range(len(classes))}:
+        return [str(i) for i in range(len(classes))]
+    return classes
+
+
+def _model_inputs(model: LoadedModel, dataset: ValidatedDataset) -> tuple[Any, dict[str, Any]]:
+    spec = dataset.spec
+    if model.kind == "text":
+        if not spec.text_column:
+            raise DataValidationError("a text model needs a text column. Fix: pass --text-column.")
+        return dataset.frame[spec.text_column].astype(str).tolist(), {"text_column": spec.text_column}
+    if model.n_features and len(spec.features) != model.n_features:
+        raise DataValidationError(f"the model takes {model.n_features} features but {len(spec.features)} feature columns were "
+                                  f"chosen ({', '.join(spec.features[:10])}). Fix: pass --features in the model's input order.")
+    return dataset.frame[list(spec.features)].to_numpy(dtype=np.float32), {"features": list(spec.features)}
+
+
+def run_predictions(model: LoadedModel, dataset: ValidatedDataset, data_sha256: str, *, settings: Settings,
+                    device: str | None = None, batch_size: int | None = None,
+                    progress: Progress | None = None) -> tuple[Predictions, bool]:
+    """Predictions for the dataset, from the workspace cache when present; returns (predictions, cached)."""
+    inputs, described = _model_inputs(model, dataset)
+    key = cache.cache_key(data_sha256=data_sha256, model_sha256=model.sha256, inputs=described,
+                          device=str(resolve_device(device)))
+    hit = cache.load_cached(key, settings)
+    if hit is not None:
+        return hit, True
+    result = predict(model, inputs, batch_size=batch_size, device=device, progress=progress)
+    cache.store(key, result, settings)
+    return result, False
+
+
+def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None, name: str = "",
+            settings: Settings | None = None, device: str | None = None, batch_size: int | None = None,
+            progress: Progress | None = None, allow_pickle_weights: bool = False) -> AuditContext:
+    """Validate the data, load the model safely, and get (cached) predictions: everything the panels read."""
+    settings = settings or Settings.from_env()
+    if isinstance(model, (str, Path)):
+        model = load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings)
+    if model is None and not spec.prediction_column:
+        raise DataValidationError("there is nothing to audit: no model and no prediction column. "
+                                  "Fix: pass --model, or --prediction-column naming the column with the model's predictions.")
+    dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.kind == "tabular")
+    data_sha = _data_sha256(data)
+    y_true = dataset.y_true
+    if model is None:
+        frame = dataset.frame
+        y_pred = frame[dataset.spec.prediction_column].to_numpy(dtype=str)
+        y_score = frame[dataset.spec.score_column].to_numpy(dtype=float) if dataset.spec.score_column else None
+        return AuditContext(dataset.spec, frame, data_sha, y_true, y_pred, y_score, dataset.classes, settings,
+                            warnings=dataset.warnings)
+    labels = _label_map(model, dataset)
+    preds, cached = run_predictions(model, dataset, data_sha, settings=settings, device=device,
+                                    batch_size=batch_size, progress=progress)
+    y_pred = np.asarray(labels, dtype=object)[preds.indices].astype(str)
+    y_score = preds.probabilities[:, labels.index(dataset.spec.positive_label)].astype(float)
+    return AuditContext(dataset.spec, dataset.frame, data_sha, y_true, y_pred, y_score, dataset.classes, settings,
+                        model=model, predictions=preds, cached=cached, warnings=dataset.warnings)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries an audit depends on."""
+    from auditkit import __version__
+
+    versions = {"python": platform.python_version(), "auditkit": __version__}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def inputs_section(ctx: AuditContext, *, data_name: str = "") -> dict[str, Any]:
+    """The `inputs` section: content hashes, rows, column roles, library versions."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data_file": data_name,
+        "data_sha256": ctx.data_sha256,
+        "model_sha256": ctx.model.sha256 if ctx.model else None,
+        "model_format": ctx.model.fmt if ctx.model else "predictions-only",
+        "model_kind": ctx.model.kind if ctx.model else None,
+        "rows": int(len(ctx.frame)),
+        "columns": ctx.spec.roles(),
+        "classes": list(ctx.classes),
+        "versions": library_versions(),
+        "warnings": list(ctx.warnings),
+    }
+
+
+def predictions_section(ctx: AuditContext) -> dict[str, Any]:
+    """The `predictions` section: a summary of what the model predicted and how it was obtained."""
+    y_true, y_pred, pos = ctx.y_true, ctx.y_pred, ctx.positive_label
+    section: dict[str, Any] = {
+        "source": "model" if ctx.model else "dataset",
+        "rows": int(len(y_pred)),
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "positive_rate": float(np.mean(y_pred == pos)),
+        "label_positive_rate": float(np.mean(y_true == pos)),
+        "predicted_class_counts": {c: int(np.sum(y_pred == c)) for c in ctx.classes},
+        "has_scores": ctx.y_score is not None,
+    }
+    if ctx.predictions is not None:
+        p = ctx.predictions
+        section.update(seconds=p.seconds, device=p.device, batch_size=p.batch_size, cached=ctx.cached,
+                       rows_per_second=p.n / p.seconds if p.seconds > 0 else None)
+    return section
+
+
+def build_sections(ctx: AuditContext, names: list[str] | None = None) -> dict[str, Any]:
+    """Every panel's section; a panel that cannot run on this input records why instead of failing the audit."""
+    out: dict[str, Any] = {}
+    for name in names if names is not None else list(SECTIONS):
+        builder: Callable[[AuditContext], dict] = importlib.import_module(SECTIONS[name]).build_section
+        try:
+            out[name] = builder(ctx)
+        except AuditkitError as e:
+            out[name] = {"error": str(e)}
+    return out
+
+
+def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
+              name: str = "", settings: Settings | None = None, device: str | None = None,
+              batch_size: int | None = None, progress: Progress | None = None,
+              allow_pickle_weights: bool = False) -> tuple[dict[str, Any], AuditContext]:
+    """Run a whole audit; returns the audit.json dict and the context the panels read."""
+    ctx = prepare(data, spec, model=model, name=name, settings=settings, device=device, batch_size=batch_size,
+                  progress=progress, allow_pickle_weights=allow_pickle_weights)
+    data_name = name or (Path(data).name if isinstance(data, (str, Path)) else "")
+    audit = {"inputs": inputs_section(ctx, data_name=data_name), "predictions": predictions_section(ctx)}
+    audit.update(build_sections(ctx))
+    return audit, ctx
+
+
+def write_audit(audit: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write `out_dir/audit.json` atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "audit.json"
+    fd, tmp = tempfile.mkstemp(prefix=".audit-", dir=out)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(audit, f, indent=2, default=_json_default)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

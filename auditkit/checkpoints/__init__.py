@@ -1,0 +1,1 @@
+"""Loading model checkpoints without executing anything they contain."""

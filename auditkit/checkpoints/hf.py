@@ -1,0 +1,138 @@
+"""Hugging Face sequence classifiers from a local folder: safetensors only, no remote code, exact weights."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.safetensors_check import check_safetensors
+from auditkit.errors import ModelLoadError, UnsafeModelError
+
+PICKLE_WEIGHTS = ("pytorch_model.bin", "*.pt", "*.pth", "*.ckpt", "*.bin")
+_NEVER_LOAD = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth"}
+_CONVERT = ("Fix: convert the weights to safetensors, e.g. in Python: "
+            "AutoModelForSequenceClassification.from_pretrained(folder).save_pretrained(folder, safe_serialization=True); "
+            "or pass --allow-pickle-weights to load plain state dicts with torch.load(weights_only=True).")
+
+
+def check_folder(folder: Path) -> dict:
+    """Refuse links, code files and remote-code configs; return the parsed config.json."""
+    for p in folder.rglob("*"):
+        if p.is_symlink():
+            raise UnsafeModelError(f"the model folder contains a symbolic link '{p.relative_to(folder)}'. Refused. Fix: copy real files.")
+        if p.suffix == ".py":
+            raise UnsafeModelError(f"the model folder contains Python code '{p.relative_to(folder)}', which is never run. "
+                                   "Fix: use a model whose architecture ships with transformers, without custom code.")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelLoadError("the model folder has no config.json. Fix: save the model with save_pretrained().")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise ModelLoadError("config.json is not valid JSON. Fix: re-save the model with save_pretrained().") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError("config.json must hold a JSON object.")
+    if "auto_map" in config:
+        raise UnsafeModelError("config.json has an 'auto_map' entry, which asks for remote code. Refused: remote code is never run.")
+    from transformers import CONFIG_MAPPING
+
+    if config.get("model_type") not in CONFIG_MAPPING:
+        raise ModelLoadError(f"config.json names model_type {config.get('model_type')!r}, which transformers does not know. "
+                             "Fix: use a standard architecture (bert, roberta, distilbert, ...).")
+    return config
+
+
+def _safetensors_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError):
+            raise ModelLoadError("model.safetensors.index.json is malformed. Fix: re-save the model.") from None
+        files = [folder / s for s in shards]
+        missing = [f.name for f in files if not f.is_file() or f.parent != folder]
+        if missing:
+            raise ModelLoadError(f"the shard index lists files that are missing: {', '.join(missing)}.")
+        return files
+    return sorted(folder.glob("*.safetensors"))
+
+
+def load_hf(folder: Path, sha256: str, *, allow_pickle_weights: bool = False, budget_gb: int = 8) -> LoadedModel:
+    """Load a sequence classifier and its tokenizer from `folder` without running any of its code."""
+    config = check_folder(folder)
+    weights = _safetensors_files(folder)
+    for w in weights:
+        check_safetensors(w, budget_bytes=budget_gb * 2**30)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    if weights:
+        module = _from_pretrained(folder)
+    else:
+        pickles = [p for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern) if p.name not in _NEVER_LOAD]
+        if not pickles:
+            raise ModelLoadError("the model folder has no weights (model.safetensors). Fix: include the weights file.")
+        if not allow_pickle_weights:
+            raise UnsafeModelError(f"'{pickles[0].name}' is a pickle file, and pickles can run code, so it is not loaded. {_CONVERT}")
+        module = _from_state_dict(folder, pickles[0])
+    tokenizer = _tokenizer(folder, module)
+    n_outputs = int(module.config.num_labels)
+    labels = tuple(str(module.config.id2label[i]) for i in range(n_outputs)) if module.config.id2label else None
+    max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
+                     int(getattr(module.config, "max_position_embeddings", 512) or 512))
+    return LoadedModel(kind="text", module=module, sha256=sha256, fmt="hf-safetensors" if weights else "hf-state-dict",
+                       n_outputs=n_outputs, class_names=labels, tokenizer=tokenizer, max_length=max_length)
+
+
+def _from_pretrained(folder: Path) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        module, info = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, trust_remote_code=False, local_files_only=True, output_loading_info=True)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        raise ModelLoadError(f"the model cannot be loaded: {str(e).splitlines()[0]}. Fix: check that the weights match config.json.") from None
+    _check_loading_info(info)
+    return module.eval()
+
+
+def _check_loading_info(info: dict) -> None:
+    problems = {k: list(info.get(k) or []) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        detail = "; ".join(f"{k.replace('_', ' ')}: {', '.join(map(str, v[:5]))}{' ...' if len(v) > 5 else ''}" for k, v in problems.items())
+        raise ModelLoadError(f"the weights do not match config.json ({detail}). Nothing was randomly initialised; "
+                             "Fix: upload the config that belongs to these weights.")
+
+
+def _from_state_dict(folder: Path, weights: Path) -> torch.nn.Module:
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    try:
+        state = torch.load(weights, weights_only=True, map_location="cpu", mmap=True)
+    except Exception as e:  # the restricted unpickler rejects anything but tensors and containers
+        raise UnsafeModelError(f"'{weights.name}' is not a plain state dict (weights-only loading refused it: {type(e).__name__}). "
+                               "Full-model pickles are never loaded. Fix: save model.state_dict() or use safetensors.") from None
+    if not isinstance(state, dict):
+        raise UnsafeModelError(f"'{weights.name}' does not hold a state dict. Fix: save model.state_dict() or use safetensors.")
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+    module = AutoModelForSequenceClassification.from_config(config)
+    result = module.load_state_dict(state, strict=False)
+    _check_loading_info({"missing_keys": [k for k in result.missing_keys if not k.endswith("position_ids")],
+                         "unexpected_keys": result.unexpected_keys})
+    return module.eval()
+
+
+def _tokenizer(folder: Path, module: torch.nn.Module):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelLoadError(f"the model folder has no usable tokenizer ({str(e).splitlines()[0]}). "
+                             "Fix: save the tokenizer next to the model with tokenizer.save_pretrained(folder).") from None
+    vocab = int(getattr(module.config, "vocab_size", 0) or 0)
+    if vocab and len(tokenizer) > vocab:
+        raise ModelLoadError(f"the tokenizer has {len(tokenizer)} tokens but the model only {vocab} embeddings. Fix: upload the matching tokenizer.")
+    return tokenizer

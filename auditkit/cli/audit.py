@@ -1,0 +1,72 @@
+"""`audit`: audit a dataset and (optionally) a model; writes DIR/audit.json."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from auditkit.audit import run_audit, write_audit
+from auditkit.cli import split_columns
+from auditkit.data.spec import AuditSpec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="audit a dataset and a model, write audit.json",
+                       description="Audit a dataset and a model (or the dataset's own prediction column); writes OUT/audit.json.")
+    add_spec_arguments(p)
+    p.add_argument("--model", help="a .pt2 (torch.export) file, or a Hugging Face model folder or .zip with safetensors weights")
+    p.add_argument("--out", required=True, help="output folder for audit.json")
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_spec_arguments(p: argparse.ArgumentParser) -> None:
+    """Column-role options shared by every command that reads a dataset."""
+    p.add_argument("--data", required=True, help="dataset: .csv, .parquet or .jsonl")
+    p.add_argument("--target", required=True, help="label column")
+    p.add_argument("--sensitive", required=True, help="sensitive attribute column(s), comma-separated")
+    p.add_argument("--features", help="feature columns in the model's input order (default: every column without another role)")
+    p.add_argument("--text-column", help="text column (text models)")
+    p.add_argument("--prediction-column", help="column with existing predictions (audit without a model)")
+    p.add_argument("--score-column", help="column with existing scores: probability of the positive label")
+    p.add_argument("--positive-label", default="1", help="the favourable label value (default: 1)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, help="inference batch size (default depends on model and device)")
+    p.add_argument("--allow-pickle-weights", action="store_true",
+                   help="UNSAFE OPT-IN: accept pytorch_model.bin/.pt state dicts in a model folder (loaded with weights_only=True)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def spec_from_args(args: argparse.Namespace) -> AuditSpec:
+    return AuditSpec(target=args.target, sensitive=split_columns(args.sensitive), features=split_columns(args.features),
+                     text_column=args.text_column, prediction_column=args.prediction_column,
+                     score_column=args.score_column, positive_label=str(args.positive_label))
+
+
+def progress_bar(quiet: bool):
+    """A tqdm-driven progress callback, or None."""
+    if quiet:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="row", desc="inference", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return update
+
+
+def run(args: argparse.Namespace) -> int:
+    audit, _ = run_audit(args.data, spec_from_args(args), model=args.model, device=args.device,
+                         batch_size=args.batch_size, progress=progress_bar(args.quiet),
+                         allow_pickle_weights=args.allow_pickle_weights)
+    path = write_audit(audit, args.out)
+    print(f"wrote {path}")
+    return 0
