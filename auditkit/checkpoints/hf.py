@@ -124,9 +124,15 @@ def _from_state_dict(folder: Path, weights: Path) -> torch.nn.Module:
     return module.eval()
 
 
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
 def _tokenizer(folder: Path, module: torch.nn.Module):
     from transformers import AutoTokenizer
 
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelLoadError("the model folder has no usable tokenizer (no tokenizer.json or vocabulary file). "
+                             "Fix: save the tokenizer next to the model with tokenizer.save_pretrained(folder).")
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as e:

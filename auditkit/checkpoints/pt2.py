@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def _check_config(name: str, data: bytes) -> None:
 
 def _check_weights_only(name: str, data: bytes) -> None:
     try:
-        torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception:  # any failure means torch would retry without the restriction
         raise UnsafeModelError(_REFUSE.format(name)) from None
 

@@ -87,18 +87,28 @@ def _read_csv(raw: bytes, settings: Settings) -> pd.DataFrame:
     text = _decode(raw)
     header = next(csv.reader(io.StringIO(text)), [])
     _check_header(header, settings)
+    _check_rows(text, len(header), settings)
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, engine="c")
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, engine="c")
     except pd.errors.ParserError as e:
         raise DataValidationError(f"the CSV is malformed: {_parser_detail(e)}. Fix: every row needs exactly {len(header)} fields.") from None
-    short = frame.isna().any(axis=1)
-    if short.any():
-        line = int(short.to_numpy().argmax()) + 2
-        raise DataValidationError(f"line {line} of the CSV has fewer than {len(header)} fields. Fix: repair or remove that line.")
-    longest = max((int(frame[c].str.len().max()) for c in frame.columns), default=0) if len(frame) else 0
-    if longest > settings.max_field_chars:
-        raise DataValidationError(f"a field is {longest} characters long, over the {settings.max_field_chars} limit. Fix: shorten it.")
-    return frame
+
+
+def _check_rows(text: str, width: int, settings: Settings) -> None:
+    """Every row has the header's number of fields, and no field exceeds the size limit."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(settings.max_field_chars)
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            if row and len(row) != width:
+                raise DataValidationError(f"line {reader.line_num} of the CSV has {len(row)} fields, "
+                                          f"but the header has {width}. Fix: repair or remove that line.")
+    except csv.Error as e:
+        raise DataValidationError(f"line {reader.line_num} of the CSV cannot be parsed ({e}; the limit is "
+                                  f"{settings.max_field_chars} characters per field). Fix: shorten or quote that field.") from None
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _parser_detail(error: Exception) -> str:

@@ -1,0 +1,120 @@
+"""The tabular explanation of an audit: SHAP on a seeded sample of rows, per-group aggregates and cross-checks."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from auditkit.explain.base import Attribution, ExplanationError, explain_tabular, sample_rows, summarize_background
+from auditkit.explain.importance import by_group_importance, group_difference, rank_agreement
+
+NO_MODEL = "No model is loaded, so there is nothing to explain; load a checkpoint and run the audit again."
+
+
+@dataclass(frozen=True)
+class TabularExplanation:
+    """SHAP values for the explained rows plus their aggregates; `to_dict()` is the audit.json section."""
+
+    attribution: Attribution
+    rows: np.ndarray
+    by_group: dict[str, dict[str, dict[str, float]]]
+    group_difference: dict[str, dict[str, float]]
+    cross_checks: dict[str, Any]
+    background: dict[str, Any]
+    seconds: float
+    fallback_reason: str | None = None
+    labels: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        a = self.attribution
+        return {
+            "kind": "tabular",
+            "method": a.method,
+            "output": a.output,
+            "global_importance": a.global_importance(),
+            "by_group": self.by_group,
+            "group_difference": self.group_difference,
+            "additivity_error": a.additivity_error,
+            "base_value": float(a.base_values[0]) if len(a.base_values) else None,
+            "rows_explained": int(len(self.rows)),
+            "background": self.background,
+            "cross_checks": self.cross_checks,
+            "fallback_reason": self.fallback_reason,
+            "seconds": self.seconds,
+        }
+
+
+def label_map(n_outputs: int, indices: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...],
+              positive_label: str) -> list[str]:
+    """The dataset label of each model output index, read off the audit's own predictions (most frequent match);
+    indices never predicted get the remaining classes (a single-logit model: [other, positive])."""
+    if n_outputs == 1:
+        default = [next((c for c in classes if c != positive_label), positive_label), positive_label]
+    else:
+        default = list(classes)[:n_outputs]
+    labels: list[str | None] = [None] * len(default)
+    for k in range(len(default)):
+        seen = y_pred[indices == k].astype(str)
+        if len(seen):
+            values, counts = np.unique(seen, return_counts=True)
+            labels[k] = str(values[np.argmax(counts)])
+    rest = [c for c in default if c not in labels]
+    return [lab if lab is not None else rest.pop(0) for lab in labels]
+
+
+def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 1000, background_size: int = 100,
+                          background_strategy: Literal["sample", "kmeans"] = "sample", seed: int = 0,
+                          cross_checks: bool = True, n_repeats: int = 5) -> TabularExplanation:
+    """Explain the audit's tabular model on a seeded sample of at most `max_rows` rows.
+
+    Values are in logit units: the single logit of a binary model, else the logit of the positive class.
+    When `method` needs gradients the model does not have, falls back to 'permutation' and says why.
+    """
+    from auditkit.explain.lrp import lrp_check
+    from auditkit.explain.permutation import permutation_check, predicted_indices
+
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    start = time.perf_counter()
+    module = ctx.model.module
+    x_all = ctx.features()
+    rows = sample_rows(len(x_all), max_rows, seed=seed)
+    x = x_all[rows]
+    background = summarize_background(x_all, size=background_size, strategy=background_strategy, seed=seed)
+    labels = label_map(ctx.model.n_outputs, predicted_indices(module, x), np.asarray(ctx.y_pred)[rows],
+                       tuple(ctx.classes), ctx.positive_label)
+    output_index = None if ctx.model.n_outputs == 1 else labels.index(ctx.positive_label) \
+        if ctx.positive_label in labels else 0
+    names = tuple(ctx.feature_names)
+    fallback = None
+    try:
+        attribution = explain_tabular(module, x, background=background, method=method, output_index=output_index,
+                                      feature_names=names, seed=seed)
+    except ExplanationError as exc:
+        if method == "permutation":
+            raise
+        fallback = str(exc)
+        attribution = explain_tabular(module, x, background=background, method="permutation",
+                                      output_index=output_index, feature_names=names, seed=seed)
+    sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
+    groups = by_group_importance(attribution, sensitive)
+    checks: dict[str, Any] = {}
+    if cross_checks:
+        shap_imp = attribution.global_importance()
+        perm = permutation_check(module, x, np.asarray(ctx.y_true)[rows], labels, feature_names=names,
+                                 n_repeats=n_repeats, seed=seed)
+        perm["agreement"] = rank_agreement(shap_imp, perm["importance"])
+        checks["permutation"] = perm
+        try:
+            lrp = lrp_check(module, x, output_index=output_index, feature_names=list(names))
+            lrp["agreement"] = rank_agreement(shap_imp, lrp["importance"])
+            checks["lrp"] = lrp
+        except ExplanationError as exc:
+            checks["lrp"] = {"skipped": str(exc)}
+    return TabularExplanation(
+        attribution=attribution, rows=rows, by_group=groups, group_difference=group_difference(groups),
+        cross_checks=checks,
+        background={"size": int(len(background.data)), "strategy": background.strategy, "seed": seed},
+        seconds=time.perf_counter() - start, fallback_reason=fallback, labels=tuple(labels))

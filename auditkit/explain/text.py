@@ -1,0 +1,74 @@
+"""The text explanation of an audit: token SHAP on a seeded sample of texts, aggregated overall and per group."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from auditkit.explain.base import ExplanationError, Output, TokenAttribution, sample_rows
+from auditkit.explain.tabular import NO_MODEL
+from auditkit.explain.text_model import TextScorer, positive_index
+from auditkit.explain.text_shap import explain_texts, token_aggregates
+
+
+@dataclass(frozen=True)
+class TextExplanation:
+    """Token attributions of the explained texts and their aggregates; `to_dict()` is the audit.json section."""
+
+    attributions: tuple[TokenAttribution, ...]
+    rows: np.ndarray
+    truncated: tuple[bool, ...]
+    top_tokens: list[dict[str, Any]]
+    by_group: dict[str, dict[str, list[dict[str, Any]]]]
+    output: Output
+    seconds: float
+
+    @property
+    def additivity_error(self) -> float:
+        return max((a.additivity_error for a in self.attributions), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "text",
+            "method": "partition",
+            "output": self.output,
+            "top_tokens": self.top_tokens,
+            "by_group": self.by_group,
+            "additivity_error": self.additivity_error,
+            "rows_explained": int(len(self.rows)),
+            "texts_truncated": int(sum(self.truncated)),
+            "seconds": self.seconds,
+        }
+
+
+def scorer_for(model: Any, positive_label: str, labels: tuple[str, ...], *, output: Output = "logit",
+               batch_size: int = 128) -> TextScorer:
+    """A TextScorer of the positive class for a loaded text model."""
+    index = positive_index(model.n_outputs, model.class_names or labels, positive_label)
+    return TextScorer(model.module, model.tokenizer, max_length=model.max_length, output=output,
+                      output_index=index, batch_size=batch_size)
+
+
+def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals: int = 500, top: int = 20,
+                       min_count: int = 2, output: Output = "logit") -> TextExplanation:
+    """Token SHAP for a seeded sample of at most `max_rows` texts (texts over the model's limit are cut, and counted)."""
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    start = time.perf_counter()
+    texts = ctx.texts()
+    rows = sample_rows(len(texts), max_rows, seed=seed)
+    scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
+    attributions, truncated = explain_texts(scorer, [texts[i] for i in rows], max_evals=max_evals)
+    sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
+    by_group: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for col in sensitive.columns:
+        groups = sensitive[col].to_numpy()
+        by_group[str(col)] = {
+            g: token_aggregates([a for a, gi in zip(attributions, groups) if gi == g], top=top, min_count=min_count)
+            for g in sorted(set(groups))
+        }
+    return TextExplanation(attributions=tuple(attributions), rows=rows, truncated=tuple(truncated),
+                           top_tokens=token_aggregates(attributions, top=top, min_count=min_count),
+                           by_group=by_group, output=output, seconds=time.perf_counter() - start)

@@ -1,0 +1,19 @@
+"""Group fairness of a classifier's predictions: metrics, disparities, intervals, thresholds and mitigation."""
+from auditkit.fairness.assessment import assess
+from auditkit.fairness.policy import (
+    DEFAULT_THRESHOLDS,
+    DEMOGRAPHIC_PARITY_DIFFERENCE_MAX,
+    DEMOGRAPHIC_PARITY_RATIO_MIN,
+    EQUALIZED_ODDS_DIFFERENCE_MAX,
+)
+from auditkit.fairness.report import FairnessReport, GroupingReport
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "DEMOGRAPHIC_PARITY_DIFFERENCE_MAX",
+    "DEMOGRAPHIC_PARITY_RATIO_MIN",
+    "EQUALIZED_ODDS_DIFFERENCE_MAX",
+    "FairnessReport",
+    "GroupingReport",
+    "assess",
+]

@@ -1,0 +1,114 @@
+"""`assess`: every group metric and disparity, per attribute and intersection, from one pass over the rows."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from auditkit.errors import DataValidationError
+from auditkit.fairness import validation
+from auditkit.fairness.bootstrap import bootstrap_intervals
+from auditkit.fairness.counts import ConfusionCounts, Grouping, build_partition, cell_confusion, group_cells
+from auditkit.fairness.metrics import disparities, group_metrics
+from auditkit.fairness.policy import DEFAULT_THRESHOLDS, FOUR_FIFTHS, four_fifths_sentence, judge
+from auditkit.fairness.report import FairnessReport, FourFifths, GroupingReport
+from auditkit.fairness.scores import group_calibration, group_roc_auc
+
+SMALL_GROUP = "group {group!r} has {count} rows (fewer than {minimum}): its metrics are uncertain; read them with their confidence intervals."
+NO_POSITIVES = "group {group!r} has no positive labels: recall and false_negative_rate are reported as 0 and roc_auc is undefined."
+NO_NEGATIVES = "group {group!r} has no negative labels: false_positive_rate is reported as 0 and roc_auc is undefined."
+NO_PREDICTED = "group {group!r} has no positive predictions: precision is reported as 0."
+
+
+def _four_fifths(grouping: Grouping, selection: np.ndarray, ratio: float, pos_label: str) -> FourFifths:
+    most = grouping.groups[int(np.argmax(selection))]
+    least = grouping.groups[int(np.argmin(selection))]
+    passed = None if np.isnan(ratio) else bool(ratio >= FOUR_FIFTHS)
+    return FourFifths(ratio, passed, most, least, four_fifths_sentence(grouping.attributes, least, most, ratio, pos_label))
+
+
+def _warnings(grouping: Grouping, counts: ConfusionCounts, min_group_size: int) -> tuple[dict[str, int], list[str]]:
+    small, notes = {}, []
+    for i, g in enumerate(grouping.groups):
+        n = int(counts.count[i])
+        if n < min_group_size:
+            small[g] = n
+            notes.append(SMALL_GROUP.format(group=g, count=n, minimum=min_group_size))
+        if counts.tp[i] + counts.fn[i] == 0:
+            notes.append(NO_POSITIVES.format(group=g))
+        if counts.tn[i] + counts.fp[i] == 0:
+            notes.append(NO_NEGATIVES.format(group=g))
+        if counts.tp[i] + counts.fp[i] == 0:
+            notes.append(NO_PREDICTED.format(group=g))
+    return small, notes
+
+
+def assess(
+    y_true: Any,
+    y_pred: Any,
+    sensitive_features: Any,
+    y_score: Any = None,
+    *,
+    pos_label: str = "1",
+    min_group_size: int = 30,
+    n_boot: int = 1000,
+    seed: int = 0,
+    intersections: bool = True,
+    thresholds: dict[str, tuple[Literal["max", "min"], float]] | None = None,
+) -> FairnessReport:
+    """Assess a binary classifier's predictions for group fairness.
+
+    `sensitive_features` is a Series (one attribute) or a DataFrame (one column per attribute); with
+    `intersections`, every combination of two and three attributes is assessed too, its groups keyed "v1&v2".
+    `y_score` (optional) is the probability of `pos_label` and adds ROC AUC and calibration per group.
+    Confidence intervals are seeded 95% bootstrap percentile intervals (`n_boot=0` skips them); groups smaller
+    than `min_group_size` are kept and named in a warning. Numbers equal fairlearn's `MetricFrame` and disparity
+    functions; see `auditkit.fairness.metrics` for the convention on undefined values.
+    """
+    pos_label = str(pos_label)
+    validation.check_setting("n_boot", n_boot, isinstance(n_boot, int) and n_boot >= 0, "an integer >= 0")
+    validation.check_setting(
+        "min_group_size", min_group_size, isinstance(min_group_size, int) and min_group_size >= 1, "an integer >= 1"
+    )
+    yt, yp = validation.binary_labels(y_true, y_pred, pos_label)
+    frame = validation.sensitive_frame(sensitive_features, len(yt))
+    scores = None if y_score is None else validation.scores(y_score, len(yt))
+    partition = build_partition(frame, intersections=intersections)
+    single = [g for g in partition.groupings if not g.is_intersection and len(g.groups) < 2]
+    if single:
+        raise DataValidationError(
+            [validation.ONE_GROUP.format(col=g.name, value=g.groups[0]) for g in single]
+        )
+    cells = cell_confusion(partition.row_cell, partition.n_cells, yt, yp)
+    order = np.argsort(scores, kind="stable") if scores is not None else None
+    seeds = np.random.SeedSequence(seed).spawn(len(partition.groupings))
+    reports = []
+    for grouping, child in zip(partition.groupings, seeds):
+        gcells = group_cells(cells, grouping)
+        counts = ConfusionCounts.from_cells(gcells)
+        metrics = group_metrics(counts)
+        disp = {name: float(v) for name, v in disparities(metrics).items()}
+        intervals = bootstrap_intervals(gcells, n_boot=n_boot, rng=np.random.default_rng(child)) if n_boot else None
+        auc = calibration = None
+        if scores is not None:
+            rows = partition.row_groups(grouping)
+            auc = group_roc_auc(yt, scores, rows, len(grouping.groups), order)
+            calibration = group_calibration(yt, scores, rows, len(grouping.groups))
+        small, notes = _warnings(grouping, counts, min_group_size)
+        reports.append(
+            GroupingReport(
+                name=grouping.name,
+                attributes=grouping.attributes,
+                groups=grouping.groups,
+                metrics=metrics,
+                disparities=disp,
+                four_fifths=_four_fifths(grouping, metrics["selection_rate"], disp["demographic_parity_ratio"], pos_label),
+                checks=judge(disp, DEFAULT_THRESHOLDS if thresholds is None else thresholds),
+                intervals=intervals,
+                roc_auc=auc,
+                calibration=calibration,
+                small_groups=small,
+                warnings=tuple(notes),
+            )
+        )
+    return FairnessReport(tuple(reports), pos_label, len(yt), n_boot, seed, min_group_size)

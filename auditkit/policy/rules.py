@@ -1,0 +1,180 @@
+"""Policy files: YAML rules that bound numbers in audit.json.
+
+A policy is plain YAML (read with `yaml.safe_load`, so no Python tags)::
+
+    name: my-policy            # optional
+    version: 1                 # optional
+    rules:
+      demographic_parity_difference: {max: 0.1}
+      accuracy: {min: 0.7}
+      worst_group_recall:
+        path: fairness.*.by_group.*.recall
+        min: 0.5
+        required: true
+
+Each rule has `min` and/or `max` (inclusive bounds), and optionally `path` (one dotted path or a list;
+`*` matches one key, `**` any number of keys), `required` (a rule that measures nothing fails instead of
+reading "not measured") and `description`. Without `path`, a rule's name picks its paths from
+`KNOWN_PATHS`, or else it matches that key at any depth outside per-group detail (`**.<name>`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditkit.errors import AuditkitError
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+
+_FAIRNESS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+)
+_PREDICTIONS = ("accuracy", "balanced_accuracy", "positive_rate", "precision", "recall", "f1", "roc_auc")
+_ENERGY = ("kwh", "co2e_kg", "kwh_per_1k_predictions")
+
+#: Where a rule named without `path` looks in audit.json.
+KNOWN_PATHS: dict[str, tuple[str, ...]] = {
+    **{name: (f"fairness.*.{name}",) for name in _FAIRNESS},
+    **{name: (f"predictions.{name}",) for name in _PREDICTIONS},
+    **{name: (f"energy.{name}",) for name in _ENERGY},
+    "epsilon": ("privacy.epsilon", "privacy.*.epsilon"),
+    "delta": ("privacy.delta", "privacy.*.delta"),
+    "membership_inference_auc": (
+        "privacy.membership_inference_auc",
+        "privacy.*.membership_inference_auc",
+        "privacy.membership_inference.auc",
+    ),
+    "additivity_error": ("explanations.additivity_error",),
+}
+
+#: Keys that `**` does not descend into: per-group detail is only reached by an explicit path.
+OPAQUE_KEYS = frozenset({"by_group"})
+
+_RULE_KEYS = {"min", "max", "path", "required", "description"}
+_TOP_KEYS = {"name", "version", "description", "rules"}
+
+
+class PolicyError(AuditkitError, ValueError):
+    """A policy file is not valid; the message names the rule and the fix."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One bound: every number found at `paths` must lie within [`min`, `max`]."""
+
+    name: str
+    paths: tuple[str, ...]
+    min: float | None = None
+    max: float | None = None
+    required: bool = False
+    description: str = ""
+
+    def check(self, value: float) -> bool:
+        """True when `value` lies within the rule's bounds (inclusive)."""
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def bounds_text(self) -> str:
+        """The bounds in words, e.g. "≤ 0.1" or "between 0.8 and 1.25"."""
+        if self.min is not None and self.max is not None:
+            return f"between {self.min:g} and {self.max:g}"
+        return f"≤ {self.max:g}" if self.max is not None else f"≥ {self.min:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "paths": list(self.paths), "min": self.min, "max": self.max,
+                "required": self.required, "description": self.description}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named set of rules."""
+
+    name: str
+    rules: tuple[Rule, ...]
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "rules": [r.to_dict() for r in self.rules]}
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Read a policy file; `None` gives the shipped default (`auditkit/policy/default.yaml`)."""
+    p = DEFAULT_POLICY_PATH if path is None else Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {p} does not exist: pass the path of a YAML policy file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy file {p} ({exc}): save it as UTF-8 text") from None
+    return parse_policy(text, source=str(p))
+
+
+def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
+    """Parse policy YAML text (for uploads); see the module docstring for the format."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as exc:
+        raise PolicyError(
+            f"{source}: YAML tag not allowed ({exc.problem}); policies are plain YAML, remove the '!!' tag"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML ({exc}); check the indentation near the position shown") from None
+    if not isinstance(data, dict) or "rules" not in data:
+        raise PolicyError(f"{source}: a policy is a YAML mapping with a 'rules:' section, e.g. 'rules: {{accuracy: {{min: 0.7}}}}'")
+    unknown = set(map(str, data)) - _TOP_KEYS
+    if unknown:
+        raise PolicyError(f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    rules_data = data["rules"]
+    if not isinstance(rules_data, dict) or not rules_data:
+        raise PolicyError(f"{source}: 'rules' must map rule names to bounds, e.g. 'accuracy: {{min: 0.7}}'")
+    rules = tuple(_parse_rule(str(name), spec, source) for name, spec in rules_data.items())
+    name = data.get("name") or Path(source).stem
+    return Policy(name=str(name), rules=rules, source=source)
+
+
+def _parse_rule(name: str, spec: Any, source: str) -> Rule:
+    where = f"{source}: rule '{name}'"
+    if not isinstance(spec, dict):
+        raise PolicyError(f"{where} must be a mapping such as {{max: 0.1}} or {{min: 0.8}}, got {spec!r}")
+    unknown = set(map(str, spec)) - _RULE_KEYS
+    if unknown:
+        raise PolicyError(f"{where}: unknown comparator or key {sorted(unknown)}; use 'min' and/or 'max' "
+                          f"(optional: 'path', 'required', 'description')")
+    bounds = {k: _bound(spec[k], f"{where}: '{k}'") for k in ("min", "max") if k in spec}
+    if not bounds:
+        raise PolicyError(f"{where} has no bound: add 'min: <number>' and/or 'max: <number>'")
+    if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+        raise PolicyError(f"{where}: min {bounds['min']} is above max {bounds['max']}; swap them")
+    paths = _paths(spec.get("path"), name, where)
+    required = spec.get("required", False)
+    if not isinstance(required, bool):
+        raise PolicyError(f"{where}: 'required' must be true or false, got {required!r}")
+    return Rule(name=name, paths=paths, min=bounds.get("min"), max=bounds.get("max"), required=required,
+                description=str(spec.get("description") or ""))
+
+
+def _bound(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PolicyError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _paths(spec: Any, name: str, where: str) -> tuple[str, ...]:
+    if spec is None:
+        return KNOWN_PATHS.get(name, (f"**.{name}",))
+    items = [spec] if isinstance(spec, str) else spec
+    if not isinstance(items, list) or not items or not all(isinstance(p, str) and p.strip() for p in items):
+        raise PolicyError(f"{where}: 'path' must be a dotted path like 'fairness.*.demographic_parity_difference' "
+                          f"or a list of them")
+    for p in items:
+        if any(part == "" for part in p.split(".")):
+            raise PolicyError(f"{where}: path {p!r} has an empty segment; write keys separated by single dots")
+    return tuple(items)

@@ -1,0 +1,90 @@
+"""Database engine setup: SQLite tuned for safe concurrent writes, or any SQLAlchemy URL."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool, StaticPool
+
+from auditkit.config import Settings
+from auditkit.errors import AuditkitError
+from auditkit.store import schema
+
+DB_URL_ENV = "AUDITKIT_DB_URL"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(AuditkitError):
+    """The audit store cannot do what was asked; the message says why and what to do."""
+
+
+def resolve_url(url: str | None, settings: Settings) -> str:
+    """`url`, else `$AUDITKIT_DB_URL`, else SQLite at `<workspace>/auditkit.db`."""
+    return url or os.environ.get(DB_URL_ENV) or f"sqlite:///{settings.home / 'auditkit.db'}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that opens one connection per operation.
+
+    SQLite: WAL journal, `busy_timeout`, `synchronous=FULL`, foreign keys on, and `BEGIN IMMEDIATE` for
+    connections opened by `write_connection` (so writers queue on the lock instead of failing).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"{url!r} is not a database URL; use e.g. sqlite:////path/auditkit.db "
+                         f"or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    memory = parsed.database in (None, "", ":memory:")
+    if not memory:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        parsed,
+        poolclass=StaticPool if memory else NullPool,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:
+        dbapi_conn.isolation_level = None  # transactions are begun explicitly below
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("auditkit_write") else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_connection(engine: Engine, *, lock_chain: bool = True) -> Iterator[Connection]:
+    """A connection inside one write transaction, committed on success and rolled back on error.
+
+    SQLite takes the write lock at BEGIN; other databases lock the schema_version row, which
+    serialises appends to the hash-chained event log.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(auditkit_write=True)
+        with conn.begin():
+            if lock_chain and engine.dialect.name != "sqlite":
+                conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+                             .with_for_update())
+            yield conn
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside one read transaction (a consistent snapshot)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
