@@ -40,7 +40,7 @@ def predict(model: LoadedModel, data: Sequence[str] | np.ndarray | pd.DataFrame,
     Batches are sized per device; on CUDA, bf16 autocast is used and a batch that runs out of memory is halved and retried.
     """
     dev = resolve_device(device)
-    size = batch_size or _DEFAULT_BATCH[model.kind].get(dev.type, 64)
+    size = _DEFAULT_BATCH[model.kind].get(dev.type, 64) if batch_size is None else batch_size
     if not 1 <= size <= _MAX_BATCH:
         raise SettingsError(f"batch size {size} is out of range. Fix: use 1 to {_MAX_BATCH}.")
     module = on_device(model.module, dev)

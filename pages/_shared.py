@@ -1,0 +1,81 @@
+"""The only Streamlit glue shared by pages: session keys, the current audit, running an audit, showing errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from auditkit.audit import run_audit
+from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
+from auditkit.config import Settings
+from auditkit.context import AuditContext
+from auditkit.data.spec import AuditSpec
+from auditkit.errors import AuditkitError
+
+AUDIT = "audit"
+CONTEXT = "audit_context"
+PENDING = "pending_audit"
+
+
+@dataclass(frozen=True)
+class PendingAudit:
+    """What the Run page will audit: stored file paths (content-addressed) and the column roles."""
+
+    data_path: str
+    data_name: str
+    spec: AuditSpec
+    model_path: str | None = None
+    title: str = ""
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def current_context() -> AuditContext | None:
+    """The context of the audit shown in this session, or None."""
+    return st.session_state.get(CONTEXT)
+
+
+def current_audit() -> dict[str, Any] | None:
+    """The audit.json dict of the audit shown in this session, or None."""
+    return st.session_state.get(AUDIT)
+
+
+def show_empty_state() -> None:
+    """Tell the user how to get an audit to look at."""
+    st.info("No audit yet. Open the built-in demo on the Home page, or upload your own data on the Setup page.")
+    col1, col2 = st.columns(2)
+    if col1.button("Go to Home", key="empty_home"):
+        st.switch_page("pages/home.py")
+    if col2.button("Go to Setup", key="empty_setup"):
+        st.switch_page("pages/setup.py")
+
+
+def show_error(error: AuditkitError) -> None:
+    """Show a user-fixable problem as one error box (each line escaped by Streamlit's markdown)."""
+    st.error(f"**Problem:** {error}")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model safely ...")
+def cached_model(path: str, sha256_hint: str, allow_pickle_weights: bool = False) -> LoadedModel:
+    """One loaded model per checkpoint content, shared read-only by every session."""
+    return load_model(path, allow_pickle_weights=allow_pickle_weights, settings=settings())
+
+
+def run_pending(pending: PendingAudit) -> None:
+    """Run the pending audit with a progress bar; store the result in the session."""
+    bar = st.progress(0.0, text="Checking the data and loading the model ...")
+    model = cached_model(pending.model_path, Path(pending.model_path).name) if pending.model_path else None
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=f"Running the model: {done:,} of {total:,} rows")
+
+    audit, ctx = run_audit(pending.data_path, pending.spec, model=model, name=pending.data_name,
+                           settings=settings(), progress=progress)
+    bar.progress(1.0, text="Done")
+    st.session_state[AUDIT] = audit
+    st.session_state[CONTEXT] = ctx

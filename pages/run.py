@@ -1,0 +1,44 @@
+"""Run & summary: run the pending audit with progress, then show the headline numbers."""
+import streamlit as st
+
+from auditkit.errors import AuditkitError
+from pages._shared import PENDING, current_audit, run_pending, show_empty_state, show_error
+
+st.title("Run & summary")
+pending = st.session_state.pop(PENDING, None)
+if pending is not None:
+    st.caption(f"Auditing {pending.title or pending.data_name}")
+    try:
+        run_pending(pending)
+    except AuditkitError as e:
+        show_error(e)
+        st.stop()
+
+audit = current_audit()
+if audit is None:
+    show_empty_state()
+    st.stop()
+
+inputs, preds = audit["inputs"], audit["predictions"]
+cols = st.columns(4)
+cols[0].metric("Rows audited", f"{inputs['rows']:,}")
+cols[1].metric("Accuracy", f"{preds['accuracy']:.1%}", help="Share of rows where the prediction equals the true label.")
+cols[2].metric("Predicted favourable", f"{preds['positive_rate']:.1%}",
+               help="Share of rows that received the favourable outcome from the model.")
+if "seconds" in preds:
+    cols[3].metric("Inference time", f"{preds['seconds']:.2f} s", help="Wall time of the model over all rows"
+                   + (" (read from the cache: no inference ran)" if preds.get("cached") else "") + ".")
+for warning in inputs.get("warnings", []):
+    st.warning(warning)
+for name, section in audit.items():
+    if isinstance(section, dict) and "error" in section:
+        st.warning(f"The {name} panel could not run: {section['error']}")
+
+st.subheader("Panels")
+links = st.columns(5)
+for col, (page, label) in zip(links, [("pages/fairness.py", "Fairness"), ("pages/explanations.py", "Explanations"),
+                                       ("pages/privacy.py", "Privacy"), ("pages/energy.py", "Energy"),
+                                       ("pages/report.py", "Report")]):
+    col.page_link(page, label=label)
+with st.expander("Evidence: hashes and versions"):
+    st.json({k: inputs[k] for k in ("data_sha256", "model_sha256", "model_format", "columns", "versions")})

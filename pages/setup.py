@@ -1,0 +1,75 @@
+"""Setup: upload a dataset and a checkpoint, assign column roles, see validation inline."""
+import streamlit as st
+
+from auditkit.audit import load_dataset
+from auditkit.data.io import read_table
+from auditkit.data.spec import AuditSpec
+from auditkit.errors import AuditkitError
+from auditkit.uploads import store_upload
+from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the file ...")
+def read_columns(path: str) -> list[str]:
+    return [str(c) for c in read_table(path, settings=settings()).columns]
+
+
+st.title("Setup")
+st.caption("Files are stored by content hash in the local workspace and never executed. "
+           "Accepted models: a .pt2 (torch.export) tabular model, or a zipped Hugging Face folder with safetensors weights.")
+
+data_file = st.file_uploader("Dataset", type=["csv", "parquet", "jsonl"], help="CSV (UTF-8), Parquet or JSONL; one row per example.")
+mode = st.radio("Model", ["Upload a checkpoint", "Predictions are in the dataset"], horizontal=True,
+                help="Without a checkpoint, the dataset must carry the model's predictions (and optionally scores).")
+model_file = st.file_uploader("Checkpoint", type=["pt2", "zip"]) if mode == "Upload a checkpoint" else None
+
+if data_file is None:
+    st.info("Upload a dataset to continue.")
+    st.stop()
+
+try:
+    data_path = store_upload(data_file.getvalue(), data_file.name, settings=settings())
+    columns = read_columns(str(data_path))
+except AuditkitError as e:
+    show_error(e)
+    st.stop()
+
+st.subheader("Column roles")
+left, right = st.columns(2)
+target = left.selectbox("Label (what the model predicts)", columns, help="The true outcome for each row.")
+sensitive = right.multiselect("Sensitive attributes", [c for c in columns if c != target],
+                              help="Groups to compare, e.g. sex, race, age group. Intersections are audited too.")
+positive = left.text_input("Favourable label value", "1", help="The outcome that benefits a person, e.g. 1 for 'approved'.")
+others = [c for c in columns if c != target and c not in sensitive]
+text_col = right.selectbox("Text column (text models)", ["(none)"] + others)
+pred_col = score_col = None
+if model_file is None:
+    pred_col = left.selectbox("Prediction column", others)
+    score_col = right.selectbox("Score column (optional)", ["(none)"] + [c for c in others if c != pred_col])
+roles = {target, *sensitive, text_col, pred_col, score_col}
+features = st.multiselect("Feature columns, in the model's input order", [c for c in columns if c not in roles],
+                          default=[c for c in columns if c not in roles and c != "split"],
+                          help="Tabular models only: the columns fed to the model, in order.") if text_col == "(none)" and model_file else []
+
+spec = AuditSpec(target=target, sensitive=tuple(sensitive), features=tuple(features),
+                 text_column=None if text_col == "(none)" else text_col, prediction_column=pred_col,
+                 score_column=None if score_col in (None, "(none)") else score_col, positive_label=positive.strip())
+
+try:
+    model_path = None
+    if model_file is not None:
+        model_path = store_upload(model_file.getvalue(), model_file.name, settings=settings())
+        model = cached_model(str(model_path), model_path.name)
+        st.success(f"Model loaded safely: {model.fmt}, {model.kind}, {model.n_classes} classes.")
+    dataset = load_dataset(data_path, spec, settings=settings(), needs_features=bool(model_file) and spec.text_column is None)
+except AuditkitError as e:
+    show_error(e)
+    st.stop()
+
+st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {', '.join(dataset.classes)}.")
+for warning in dataset.warnings:
+    st.warning(warning)
+if st.button("Run the audit", type="primary"):
+    st.session_state[PENDING] = PendingAudit(str(data_path), data_file.name, spec, str(model_path) if model_path else None,
+                                             data_file.name)
+    st.switch_page("pages/run.py")
