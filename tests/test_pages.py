@@ -1,0 +1,73 @@
+"""Every page renders without an exception, with and without an audit in the session."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from auditkit.audit import run_audit
+from auditkit.data.spec import AuditSpec
+
+from tests.builders import tabular_frame, tabular_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+
+
+@pytest.fixture(scope="module")
+def tabular_audit(tmp_path_factory):
+    import os
+
+    tmp = tmp_path_factory.mktemp("audit")
+    os.environ["AUDITKIT_HOME"] = str(tmp / "home")
+    data = tmp / "d.csv"
+    tabular_frame().to_csv(data, index=False)
+    return run_audit(data, AuditSpec(target="y", sensitive=("sex", "race")), model=tabular_model(tmp / "m.pt2"))
+
+
+def page(path: str) -> AppTest:
+    """The app with `path` as the current page (pages run inside st.navigation, as in the browser)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    return at if path == "app.py" else at.switch_page(path)
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.stack_trace[-1] if e.stack_trace else e.message for e in at.exception]
+
+
+def test_app_entry_point_renders_home():
+    at = page("app.py").run()
+    assert not at.exception, errors(at)
+    assert at.title[0].value == "AuditKit"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_without_an_audit(path):
+    at = page(path).run()
+    assert not at.exception, errors(at)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_renders_with_an_audit(path, tabular_audit):
+    audit, ctx = tabular_audit
+    at = page(path)
+    at.session_state["audit"] = audit
+    at.session_state["audit_context"] = ctx
+    at.run()
+    assert not at.exception, errors(at)
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_run_page_summarises_the_audit(tabular_audit):
+    audit, ctx = tabular_audit
+    at = page("pages/run.py")
+    at.session_state["audit"] = audit
+    at.session_state["audit_context"] = ctx
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Rows audited"] == "400"
+    assert metrics["Accuracy"] == f"{audit['predictions']['accuracy']:.1%}"
+
+
+def test_setup_page_asks_for_a_dataset():
+    at = page("pages/setup.py").run()
+    assert "Upload a dataset" in at.info[0].value
