@@ -85,21 +85,22 @@ def _decode(raw: bytes) -> str:
 
 def _read_csv(raw: bytes, settings: Settings) -> pd.DataFrame:
     text = _decode(raw)
-    header = next(csv.reader(io.StringIO(text)), [])
-    _check_header(header, settings)
-    _check_rows(text, len(header), settings)
+    header = _check_rows(text, settings)
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, engine="c")
     except pd.errors.ParserError as e:
         raise DataValidationError(f"the CSV is malformed: {_parser_detail(e)}. Fix: every row needs exactly {len(header)} fields.") from None
 
 
-def _check_rows(text: str, width: int, settings: Settings) -> None:
-    """Every row has the header's number of fields, and no field exceeds the size limit."""
+def _check_rows(text: str, settings: Settings) -> list[str]:
+    """Check the header, that every row has the header's number of fields, and field sizes; return the header."""
     previous = csv.field_size_limit()
     csv.field_size_limit(settings.max_field_chars)
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
+        header = next(reader, [])
+        _check_header(header, settings)
+        width = len(header)
         for row in reader:
             if row and len(row) != width:
                 raise DataValidationError(f"line {reader.line_num} of the CSV has {len(row)} fields, "
@@ -109,6 +110,7 @@ def _check_rows(text: str, width: int, settings: Settings) -> None:
                                   f"{settings.max_field_chars} characters per field). Fix: shorten or quote that field.") from None
     finally:
         csv.field_size_limit(previous)
+    return header
 
 
 def _parser_detail(error: Exception) -> str:
