@@ -1,6 +1,7 @@
 """The audit pipeline: validated dataset + safely loaded model -> cached predictions -> panel sections -> audit.json."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -9,7 +10,7 @@ import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -165,28 +166,73 @@ def predictions_section(ctx: AuditContext) -> dict[str, Any]:
     return section
 
 
-def build_sections(ctx: AuditContext, names: list[str] | None = None) -> dict[str, Any]:
+def build_sections(ctx: AuditContext, names: list[str] | None = None, *, meter: Any = None) -> dict[str, Any]:
     """Every panel's section; a panel that cannot run on this input records why instead of failing the audit."""
     out: dict[str, Any] = {}
     for name in names if names is not None else list(SECTIONS):
         builder: Callable[[AuditContext], dict] = importlib.import_module(SECTIONS[name]).build_section
         try:
-            out[name] = builder(ctx)
+            with _phase(meter, "explanations" if name == "explanations" else "analysis"):
+                out[name] = builder(ctx)
         except AuditkitError as e:
             out[name] = {"error": str(e)}
     return out
 
 
+@contextlib.contextmanager
+def _phase(meter: Any, name: str) -> Iterator[None]:
+    if meter is None:
+        yield
+    else:
+        with meter.phase(name):
+            yield
+
+
+def _energy_meter(region: str, settings: Settings) -> tuple[Any, dict | None]:
+    """An energy meter with its idle baseline taken, or (None, the section saying why nothing is measured)."""
+    from auditkit.energy import EnergyMeter, NoEnergySourceError
+    from auditkit.energy.section import unavailable_section
+
+    try:
+        meter = EnergyMeter(region=region)
+    except NoEnergySourceError as e:
+        return None, unavailable_section(e, region=region)
+    meter.measure_idle(seconds=settings.idle_seconds)
+    return meter, None
+
+
 def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
               name: str = "", settings: Settings | None = None, device: str | None = None,
               batch_size: int | None = None, progress: Progress | None = None,
-              allow_pickle_weights: bool = False) -> tuple[dict[str, Any], AuditContext]:
-    """Run a whole audit; returns the audit.json dict and the context the panels read."""
-    ctx = prepare(data, spec, model=model, name=name, settings=settings, device=device, batch_size=batch_size,
-                  progress=progress, allow_pickle_weights=allow_pickle_weights)
-    data_name = name or (Path(data).name if isinstance(data, (str, Path)) else "")
-    audit = {"inputs": inputs_section(ctx, data_name=data_name), "predictions": predictions_section(ctx)}
-    audit.update(build_sections(ctx))
+              allow_pickle_weights: bool = False, region: str = "USA") -> tuple[dict[str, Any], AuditContext]:
+    """Run a whole audit; returns the audit.json dict and the context the panels read.
+
+    When a model runs, its energy is measured per phase (load, inference, analysis, explanations) in `energy`,
+    with CO2e for `region` (ISO 3166 alpha-3).
+    """
+    settings = settings or Settings.from_env()
+    meter, energy = _energy_meter(region, settings) if model is not None else (None, None)
+    try:
+        with _phase(meter, "load"):
+            if isinstance(model, (str, Path)):
+                model = load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings)
+        with _phase(meter, "inference"):
+            ctx = prepare(data, spec, model=model, name=name, settings=settings, device=device,
+                          batch_size=batch_size, progress=progress)
+        if meter is not None:
+            meter.set_predictions("inference", 0 if ctx.cached else len(ctx.y_pred))
+        data_name = name or (Path(data).name if isinstance(data, (str, Path)) else "")
+        audit = {"inputs": inputs_section(ctx, data_name=data_name), "predictions": predictions_section(ctx)}
+        audit.update(build_sections(ctx, meter=meter))
+        if meter is not None:
+            from auditkit.energy.section import build_section
+
+            energy = build_section(meter.report())
+    finally:
+        if meter is not None:
+            meter.close()
+    if energy is not None:
+        audit["energy"] = energy
     return audit, ctx
 
 

@@ -28,6 +28,7 @@ class Settings:
     max_field_chars: int = 100_000
     min_group_size: int = 30
     max_model_gb: int = 8
+    idle_seconds: float = 1.0
 
     @classmethod
     def from_env(cls) -> "Settings":

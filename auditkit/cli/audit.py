@@ -37,6 +37,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="inference batch size (default depends on model and device)")
     p.add_argument("--allow-pickle-weights", action="store_true",
                    help="UNSAFE OPT-IN: accept pytorch_model.bin/.pt state dicts in a model folder (loaded with weights_only=True)")
+    p.add_argument("--region", default="USA", help="ISO 3166 alpha-3 country code for CO2e (default: USA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -66,7 +67,7 @@ def progress_bar(quiet: bool):
 def run(args: argparse.Namespace) -> int:
     audit, _ = run_audit(args.data, spec_from_args(args), model=args.model, device=args.device,
                          batch_size=args.batch_size, progress=progress_bar(args.quiet),
-                         allow_pickle_weights=args.allow_pickle_weights)
+                         allow_pickle_weights=args.allow_pickle_weights, region=args.region)
     path = write_audit(audit, args.out)
     print(f"wrote {path}")
     return 0

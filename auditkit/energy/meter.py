@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from auditkit.energy.carbon import DEFAULT_REGION, CarbonIntensity, carbon_intensity
@@ -25,8 +25,6 @@ from auditkit.energy.sources import EnergySource, detect_sources
 from auditkit.errors import SettingsError
 
 J_PER_KWH = 3.6e6
-PHASES = ("load", "inference", "explanations", "training")
-"""Phase names the audit uses; any other non-empty name is accepted too."""
 
 _NESTED = "Phase {0!r} started inside phase {1!r}: end one phase before starting the next (energy would count twice)."
 _BAD_SECONDS = "Idle measurement needs seconds > 0 (got {0})."
@@ -187,14 +185,6 @@ class EnergyReport:
         }
 
 
-@dataclass
-class _Open:
-    name: str
-    predictions: int | None
-    start: float
-    start_j: dict[str, float] = field(default_factory=dict)
-
-
 class EnergyMeter:
     """Measures the energy of named phases of a run. Not re-entrant: phases run one after another.
 
@@ -212,9 +202,8 @@ class EnergyMeter:
             raise SettingsError("EnergyMeter needs at least one source (or sources=None to detect them).")
         self._interval, self._clock, self._sleep = sample_interval_s, clock, sleep
         self._lock = threading.Lock()
-        self._cumulative: dict[str, float] = {}
         self._phases: list[PhaseEnergy] = []
-        self._open: _Open | None = None
+        self._open: str | None = None  # name of the running phase
         self._idle: IdleBaseline | None = None
         self._overhead = 0.0
         self._samples = 0
@@ -234,7 +223,6 @@ class EnergyMeter:
             totals: dict[str, float] = {}
             for s in self.sources:
                 totals[s.component] = totals.get(s.component, 0.0) + s.poll(now)
-            self._cumulative = totals
             self._samples += 1
             self._overhead += time.perf_counter() - started
             return now, totals
@@ -261,7 +249,7 @@ class EnergyMeter:
         if not seconds > 0:
             raise SettingsError(_BAD_SECONDS.format(seconds))
         if self._open is not None:
-            raise SettingsError(_NESTED.format("idle", self._open.name))
+            raise SettingsError(_NESTED.format("idle", self._open))
         t0, j0 = self._poll()
         self._start_sampler()
         try:
@@ -285,9 +273,9 @@ class EnergyMeter:
         if predictions is not None and predictions < 0:
             raise SettingsError(_BAD_PREDICTIONS.format(predictions))
         if self._open is not None:
-            raise SettingsError(_NESTED.format(name, self._open.name))
+            raise SettingsError(_NESTED.format(name, self._open))
         start, start_j = self._poll()
-        self._open = _Open(name, predictions, start, start_j)
+        self._open = name
         self._start_sampler()
         try:
             yield

@@ -142,7 +142,8 @@ class TrainingEstimate:
 def estimate_training(*, params: float, tokens: float, accelerator: str | Accelerator = "A100",
                       peak_tflops: float | None = None, utilisation: float | None = None,
                       power_w: float | None = None, n_accelerators: int = 1, pue: float = 1.0,
-                      region: str = DEFAULT_REGION, carbon_intensity_g_per_kwh: float | None = None) -> TrainingEstimate:
+                      region: str = DEFAULT_REGION,
+                      carbon_intensity_g_per_kwh: float | None = None) -> TrainingEstimate:
     """Estimate training energy from FLOPs ~ 6 x params x tokens on `accelerator` (a name in ACCELERATORS or an
     Accelerator); `peak_tflops`, `utilisation` and `power_w` override the table's assumptions."""
     if isinstance(accelerator, str):

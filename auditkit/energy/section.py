@@ -23,6 +23,8 @@ How the audit run uses it:
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from auditkit.energy.carbon import DEFAULT_REGION
 from auditkit.energy.meter import EnergyReport
 from auditkit.errors import AuditkitError
@@ -38,3 +40,39 @@ def unavailable_section(error: AuditkitError | str, *, region: str = DEFAULT_REG
     and `error` says why and what to do."""
     return {"kwh": None, "co2e_kg": None, "kwh_per_1k_predictions": None, "method": "not measured",
             "region": region.upper(), "phases": {}, "error": str(error)}
+
+
+def with_region(section: dict, region: str) -> dict:
+    """The section with CO2e recomputed for another region (energy unchanged)."""
+    from auditkit.energy.carbon import carbon_intensity
+
+    ci = carbon_intensity(region)
+    out = {**section, "region": ci.region, "carbon_intensity": ci.to_dict()}
+    if section.get("kwh") is not None:
+        out["co2e_kg"] = ci.co2e_kg(section["kwh"])
+    if section.get("kwh_interval"):
+        out["co2e_kg_interval"] = [ci.co2e_kg(v) for v in section["kwh_interval"]]
+    out["phases"] = {name: {**p, "co2e_kg": ci.co2e_kg(p["kwh"])} for name, p in section.get("phases", {}).items()}
+    return out
+
+
+def phases_frame(section: dict) -> pd.DataFrame:
+    """One row per phase and component: kWh (net of idle), plus the phase's seconds, predictions and interval."""
+    rows = []
+    for name, p in section.get("phases", {}).items():
+        low, high = p.get("kwh_interval", [None, None])
+        for component, kwh in (p.get("components_kwh") or {"total": p["kwh"]}).items():
+            rows.append({"phase": name, "component": component, "kwh": kwh, "phase_kwh": p["kwh"],
+                         "phase_kwh_low": low, "phase_kwh_high": high, "seconds": p["seconds"],
+                         "predictions": p.get("predictions"), "co2e_kg": p.get("co2e_kg")})
+    return pd.DataFrame(rows, columns=["phase", "component", "kwh", "phase_kwh", "phase_kwh_low", "phase_kwh_high",
+                                       "seconds", "predictions", "co2e_kg"])
+
+
+def components_frame(section: dict) -> pd.DataFrame:
+    """One row per component: method, measured or estimated, what was read, and the uncertainty factors."""
+    rows = [{"component": c, "kind": d["kind"], "method": d["method"], "kwh": d.get("kwh"),
+             "interval_low_factor": d["uncertainty_factors"][0], "interval_high_factor": d["uncertainty_factors"][1],
+             "detail": d["detail"]} for c, d in (section.get("components") or {}).items()]
+    return pd.DataFrame(rows, columns=["component", "kind", "method", "kwh", "interval_low_factor",
+                                       "interval_high_factor", "detail"])

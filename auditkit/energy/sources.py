@@ -167,10 +167,23 @@ def _nvml_shutdown(nvml: Any) -> None:
         pass
 
 
+def _visible_gpus(count: int) -> list[int]:
+    """GPU indices this process may use: CUDA_VISIBLE_DEVICES when it lists indices, else all of them."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return list(range(count))
+    try:
+        return [i for i in (int(v) for v in visible.split(",") if v.strip()) if 0 <= i < count]
+    except ValueError:  # UUIDs or MIG names: keep every GPU
+        return list(range(count))
+
+
 def detect_nvml(nvml: Any = None) -> tuple[EnergySource | None, str]:
     """A GPU source through NVML (`nvml` defaults to the `pynvml` module of nvidia-ml-py), or None and the reason.
 
     Uses the total-energy counter when every GPU has one (Volta and newer), else samples board power.
+    Only the GPUs listed in CUDA_VISIBLE_DEVICES count, when it lists indices. NVML reads whole boards, so
+    other processes on the same GPU are included; the idle baseline takes out their steady load.
     """
     if nvml is None:
         try:
@@ -183,7 +196,7 @@ def detect_nvml(nvml: Any = None) -> tuple[EnergySource | None, str]:
         return None, f"NVML unavailable ({exc})"
     try:
         count = int(nvml.nvmlDeviceGetCount())
-        handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in _visible_gpus(count)]
         names = [str(nvml.nvmlDeviceGetName(h)) for h in handles]
     except Exception as exc:  # noqa: BLE001
         _nvml_shutdown(nvml)

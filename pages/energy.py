@@ -1,0 +1,202 @@
+"""Energy: what the audit run cost in kWh and CO2e, what a deployment and a training run would cost,
+and what cheaper variants of the model trade for it."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from auditkit.context import AuditContext
+from auditkit.energy.carbon import DEFAULT_REGION, regions
+from auditkit.energy.equivalents import equivalents
+from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_training, project_deployment
+from auditkit.energy.section import components_frame, phases_frame, with_region
+from auditkit.energy.variants import compare_variants
+from auditkit.errors import AuditkitError
+from pages._shared import current_audit, current_context, show_empty_state, show_error
+
+PALETTE = {"cpu": "#0072B2", "gpu": "#E69F00", "ram": "#009E73", "total": "#CC79A7"}  # Okabe-Ito
+
+HELP = {
+    "kwh": "Electricity used by the audited run, summed over its phases (load, inference, explanations, training), "
+           "after subtracting the machine's idle power measured before the run.",
+    "co2e": "Kilograms of CO2-equivalent: the kWh times the average carbon intensity of the chosen country's grid "
+            "(codecarbon's offline data).",
+    "per1k": "Electricity of the inference phase divided by the number of predictions, times 1,000.",
+    "method": "'measured' means hardware energy counters or power sensors (narrow uncertainty); 'estimated' means "
+              "CPU utilisation x rated power or a memory model (wide uncertainty).",
+}
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3g} {unit}".strip()
+
+
+@st.cache_data(max_entries=8, show_spinner="Running the model variants ...")
+def cached_variants(data_sha: str, model_sha: str, region: str, _ctx: AuditContext) -> dict:
+    return compare_variants(_ctx, region=region).to_dict()
+
+
+def headline(section: dict) -> None:
+    low, high = section.get("kwh_interval") or (None, None)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Energy (kWh)", _fmt(section["kwh"]), help=HELP["kwh"])
+    c2.metric(f"CO2e (kg, {section['region']})", _fmt(section["co2e_kg"]), help=HELP["co2e"])
+    c3.metric("kWh per 1,000 predictions", _fmt(section["kwh_per_1k_predictions"]), help=HELP["per1k"])
+    c4.metric("Method", section["method"], help=HELP["method"])
+    if low is not None:
+        clow, chigh = section["co2e_kg_interval"]
+        st.caption(f"Uncertainty from the method: {low:.3g} to {high:.3g} kWh, {clow:.3g} to {chigh:.3g} kg CO2e. "
+                   f"Grid intensity {section['carbon_intensity']['g_per_kwh']:.1f} g CO2e/kWh "
+                   f"({section['carbon_intensity']['country_name']}, {section['carbon_intensity']['year']}).")
+    idle = section.get("idle_baseline")
+    if idle:
+        st.caption(f"Idle baseline: {idle['watts']:.1f} W over {idle['seconds']:.1f} s, measured before the run and "
+                   "subtracted from every phase (shown separately as idle kWh in the table).")
+
+
+def phase_chart(section: dict) -> None:
+    table = phases_frame(section)
+    if table.empty:
+        st.info("No phase was measured.")
+        return
+    fig = go.Figure()
+    for component, part in table.groupby("component", sort=False):
+        fig.add_bar(x=part["phase"], y=part["kwh"], name=component, marker_color=PALETTE.get(component, "#000000"))
+    fig.update_layout(barmode="stack", yaxis_title="kWh (net of idle)", xaxis_title="phase", height=340,
+                      legend_title="component", margin=dict(t=30))
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(table, hide_index=True)
+    st.dataframe(components_frame(section), hide_index=True)
+
+
+def projection(section: dict, region: str) -> None:
+    st.subheader("Deployment projection")
+    per1k = section.get("kwh_per_1k_predictions")
+    if not per1k:
+        st.info("No inference phase with predictions was measured, so there is nothing to project.")
+        return
+    c1, c2 = st.columns(2)
+    per_day = c1.number_input("Predictions per day", min_value=1, value=100_000, step=10_000,
+                              help="How many predictions the model would serve each day in production.")
+    pue = c2.number_input("PUE", min_value=1.0, value=1.0, step=0.05,
+                          help="Data-centre power usage effectiveness: total facility energy / IT energy (1.0 = none).")
+    try:
+        p = project_deployment(kwh_per_1k_predictions=per1k, predictions_per_day=per_day, region=region, pue=pue)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    c1, c2 = st.columns(2)
+    c1.metric("kWh per year", _fmt(p.kwh_per_year), help="kWh per 1,000 predictions x predictions/day / 1,000 x "
+                                                         "365 x PUE.")
+    c2.metric("kg CO2e per year", _fmt(p.co2e_kg_per_year), help=HELP["co2e"])
+    show_equivalents(p.co2e_kg_per_year, "a year of this deployment")
+
+
+def show_equivalents(co2e_kg: float, what: str) -> None:
+    table = pd.DataFrame([e.to_dict() for e in equivalents(co2e_kg)])
+    st.markdown(f"**{what.capitalize()} emits about as much as:**")
+    for e in equivalents(co2e_kg, relatable_only=True):
+        st.markdown(f"- {e.text()}")
+    with st.expander("Sources of the equivalents"):
+        st.dataframe(table, hide_index=True)
+
+
+def training_form(ctx: AuditContext | None) -> None:
+    st.subheader("Training estimate (transformers)")
+    st.caption("FLOPs ≈ 6 × parameters × training tokens; hours = FLOPs / sustained throughput; "
+               "kWh = hours × power × PUE. Every assumption below can be edited.")
+    params_default = count_parameters(ctx.model.module) if ctx is not None and ctx.model is not None else 110_000_000
+    c1, c2, c3 = st.columns(3)
+    params = c1.number_input("Parameters", min_value=1, value=int(params_default), step=1_000_000,
+                             help="Number of trainable weights (pre-filled from the loaded model when there is one).")
+    tokens = c2.number_input("Training tokens", min_value=1, value=1_000_000_000, step=100_000_000,
+                             help="Tokens seen in training (dataset tokens x epochs).")
+    name = c3.selectbox("Accelerator", list(ACCELERATORS), help="Table figures are datasheet peak and TDP.")
+    acc = ACCELERATORS[name]
+    c1, c2, c3, c4 = st.columns(4)
+    peak = c1.number_input("Peak TFLOPS", min_value=0.001, value=acc.peak_tflops, key=f"peak_{name}",
+                           help=f"Peak throughput ({acc.precision}).")
+    util = c2.number_input("Utilisation", min_value=0.01, max_value=1.0, value=acc.utilisation, key=f"util_{name}",
+                           help="Sustained share of peak actually reached in training (model FLOPs utilisation).")
+    power = c3.number_input("Power per device (W)", min_value=1.0, value=acc.power_w, key=f"power_{name}",
+                            help="Average board power while training; the table uses the TDP.")
+    n_dev = c4.number_input("Devices", min_value=1, value=8, help="Number of accelerators (changes wall time only).")
+    region = st.session_state.get("energy_region", DEFAULT_REGION)
+    try:
+        est = estimate_training(params=params, tokens=tokens, accelerator=acc, peak_tflops=peak, utilisation=util,
+                                power_w=power, n_accelerators=n_dev, region=region)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Accelerator-hours", _fmt(est.accelerator_hours), help="Total device time at sustained throughput.")
+    c2.metric("kWh", _fmt(est.kwh), help="Accelerator-hours x power x PUE.")
+    c3.metric(f"kg CO2e ({est.region})", _fmt(est.co2e_kg), help=HELP["co2e"])
+    st.dataframe(pd.DataFrame([{"assumption": k, "value": str(v)} for k, v in est.to_dict()["accelerator"].items()]),
+                 hide_index=True)
+
+
+def variants(ctx: AuditContext | None, region: str) -> None:
+    st.subheader("Efficiency variants")
+    if ctx is None or ctx.model is None:
+        st.info("Variants need an audit that ran a model (not a predictions-only audit).")
+        return
+    st.caption("The loaded model against cheaper copies of itself: dynamic int8 quantization (CPU) and "
+               "float16/bfloat16 (GPU only). The loaded model itself is never changed.")
+    if not st.toggle("Run the variants comparison", key="energy_variants",
+                     help="Runs each variant on up to 5,000 rows; takes a few seconds on CPU."):
+        return
+    try:
+        result = cached_variants(ctx.data_sha256, ctx.model.sha256, region, ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    table = pd.DataFrame(result["variants"])
+    fig = go.Figure(go.Scatter(
+        x=table["kwh_per_1k_predictions"], y=table["accuracy"], mode="markers+text", text=table["name"],
+        textposition="top center",
+        marker=dict(size=14, color=table["demographic_parity_difference"], colorscale="Cividis", showscale=True,
+                    colorbar=dict(title="DP diff."))))
+    fig.update_layout(xaxis_title="kWh per 1,000 predictions", yaxis_title="accuracy", height=360, margin=dict(t=30))
+    st.plotly_chart(fig, width="stretch")
+    st.dataframe(table, hide_index=True)
+    for name, why in result["skipped"].items():
+        st.caption(f"{name}: skipped ({why}).")
+
+
+def main() -> None:
+    st.title("Energy and carbon")
+    audit = current_audit()
+    ctx = current_context()
+    if audit is None:
+        show_empty_state()
+        training_form(None)
+        return
+    section = audit.get("energy")
+    if not section:
+        st.info("Energy is measured when the audit runs a model; this audit used stored predictions only.")
+        training_form(ctx)
+        return
+    if section.get("error"):
+        st.warning(section["error"])
+    codes = list(regions())
+    names = regions()
+    start = section["region"] if section["region"] in names else DEFAULT_REGION
+    region = st.selectbox("Region (grid carbon intensity)", codes, index=codes.index(start), key="energy_region",
+                          format_func=lambda c: f"{names[c]} ({c})",
+                          help="Country whose average grid carbon intensity converts kWh into CO2e.")
+    if section.get("kwh") is not None:
+        section = with_region(section, region)
+        headline(section)
+        phase_chart(section)
+        show_equivalents(section["co2e_kg"], "this audit run")
+        projection(section, region)
+    variants(ctx, region)
+    training_form(ctx)
+
+
+main()
