@@ -201,6 +201,20 @@ def _energy_meter(region: str, settings: Settings) -> tuple[Any, dict | None]:
     return meter, None
 
 
+def _inference_energy(energy: dict[str, Any], ctx: AuditContext) -> dict[str, Any]:
+    """Remember the inference energy per 1,000 predictions with the cached predictions; a run that read them from
+    the cache (no inference) reports the figure measured when they were computed."""
+    path = ctx.settings.path("cache", "energy") / f"{ctx.model.sha256}-{ctx.data_sha256}.json"
+    if not ctx.cached and energy.get("kwh_per_1k_predictions") is not None:
+        path.write_text(json.dumps({"kwh_per_1k_predictions": energy["kwh_per_1k_predictions"],
+                                    "measured": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+    elif ctx.cached and path.is_file():
+        stored = json.loads(path.read_text())
+        energy = {**energy, "kwh_per_1k_predictions": stored["kwh_per_1k_predictions"],
+                  "kwh_per_1k_predictions_measured": stored["measured"]}
+    return energy
+
+
 def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
               name: str = "", settings: Settings | None = None, device: str | None = None,
               batch_size: int | None = None, progress: Progress | None = None,
@@ -227,7 +241,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
         if meter is not None:
             from auditkit.energy.section import build_section
 
-            energy = build_section(meter.report())
+            energy = _inference_energy(build_section(meter.report()), ctx)
     finally:
         if meter is not None:
             meter.close()

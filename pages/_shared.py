@@ -7,16 +7,17 @@ from typing import Any
 
 import streamlit as st
 
-from auditkit.audit import run_audit
 from auditkit.checkpoints.handle import LoadedModel
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
+from auditkit.service import audit_and_record
 
 AUDIT = "audit"
 CONTEXT = "audit_context"
+AUDIT_ID = "audit_id"
 PENDING = "pending_audit"
 
 
@@ -74,8 +75,9 @@ def run_pending(pending: PendingAudit) -> None:
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"Running the model: {done:,} of {total:,} rows")
 
-    audit, ctx = run_audit(pending.data_path, pending.spec, model=model, name=pending.data_name,
-                           settings=settings(), progress=progress)
+    result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
+                              settings=settings(), progress=progress)
     bar.progress(1.0, text="Done")
-    st.session_state[AUDIT] = audit
-    st.session_state[CONTEXT] = ctx
+    st.session_state[AUDIT] = result.audit
+    st.session_state[CONTEXT] = result.context
+    st.session_state[AUDIT_ID] = result.audit_id

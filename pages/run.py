@@ -20,6 +20,16 @@ if audit is None:
     st.stop()
 
 inputs, preds = audit["inputs"], audit["predictions"]
+card = audit.get("scorecard")
+if card:
+    counts = card["counts"]
+    verdict = st.error if counts["fail"] else st.success
+    verdict(f"**Policy {card['policy']}: {counts['pass']} passed, {counts['fail']} failed, "
+            f"{counts['not_measured']} not measured.**")
+    st.dataframe(
+        [{"Rule": r["name"], "Result": r["status"].replace("_", " "), "Value": r["value"], "Requirement": r["message"]}
+         for r in card["results"]],
+        hide_index=True)
 cols = st.columns(4)
 cols[0].metric("Rows audited", f"{inputs['rows']:,}")
 cols[1].metric("Accuracy", f"{preds['accuracy']:.1%}", help="Share of rows where the prediction equals the true label.")

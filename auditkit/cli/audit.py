@@ -5,9 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from auditkit.audit import run_audit, write_audit
+from auditkit.audit import write_audit
 from auditkit.cli import split_columns
 from auditkit.data.spec import AuditSpec
+from auditkit.service import audit_and_record
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_spec_arguments(p)
     p.add_argument("--model", help="a .pt2 (torch.export) file, or a Hugging Face model folder or .zip with safetensors weights")
     p.add_argument("--out", required=True, help="output folder for audit.json")
+    p.add_argument("--policy", help="YAML policy: exit 1 when any rule fails (default: report against the shipped policy, exit 0)")
+    p.add_argument("--junit", help="also write the scorecard as JUnit XML to this file")
+    p.add_argument("--name", default="", help="a name for this audit in the audit store")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -65,9 +69,17 @@ def progress_bar(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    audit, _ = run_audit(args.data, spec_from_args(args), model=args.model, device=args.device,
-                         batch_size=args.batch_size, progress=progress_bar(args.quiet),
-                         allow_pickle_weights=args.allow_pickle_weights, region=args.region)
-    path = write_audit(audit, args.out)
-    print(f"wrote {path}")
-    return 0
+    result = audit_and_record(args.data, spec_from_args(args), model=args.model, policy=args.policy,
+                              name=args.name or Path(args.data).name, device=args.device, batch_size=args.batch_size,
+                              progress=progress_bar(args.quiet), allow_pickle_weights=args.allow_pickle_weights,
+                              region=args.region)
+    print(f"wrote {write_audit(result.audit, args.out)} (audit {result.audit_id})")
+    if args.junit:
+        Path(args.junit).write_text(result.scorecard.to_junit_xml(), encoding="utf-8")
+    card = result.scorecard
+    print(f"policy {card.policy}: {card.count('pass')} passed, {card.count('fail')} failed, "
+          f"{card.count('not_measured')} not measured")
+    for line in card.results:
+        if line.status == "fail":
+            print(f"  FAIL {line.name}: {line.message}")
+    return card.exit_code if args.policy else 0
