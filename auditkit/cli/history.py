@@ -8,8 +8,9 @@ from auditkit.store import AuditStore
 
 
 def _history(args: argparse.Namespace) -> int:
-    records = AuditStore(args.db).list(status=args.status, name_contains=args.name, data_sha256=args.data_sha256,
-                                        since=args.since, limit=args.limit)
+    store = AuditStore(args.db, create=False)
+    records = store.list(status=args.status, name_contains=args.name, data_sha256=args.data_sha256,
+                         since=args.since, limit=args.limit)
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
         return 0

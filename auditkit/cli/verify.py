@@ -8,13 +8,14 @@ from auditkit.store import AuditStore
 
 
 def _verify(args: argparse.Namespace) -> int:
-    store = AuditStore(args.db)
-    check = store.verify_chain()
+    store = AuditStore(args.db, create=False)
+    check = store.verify_chain(anchor=args.anchor)
     startup = store.startup_check(deep=args.deep) if args.startup else None
     if args.json:
         print(json.dumps({"chain": check.to_dict(), "startup": startup.to_dict() if startup else None}, indent=2))
     elif check.ok:
         print(f"trail ok: {check.entries} entries verified, every stored audit and sign-off matches its entry")
+        print(f"head {check.head} (keep it outside the database; `verify --anchor` checks it is still there)")
     else:
         print(f"trail BROKEN at {check.first_bad}: {check.reason}")
     if startup is not None and not args.json:
@@ -33,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "1 when anything was altered (the first altered entry is named).")
     p.add_argument("--db", metavar="URL", default=None,
                    help="SQLAlchemy URL of the store (default: $AUDITKIT_DB_URL, else $AUDITKIT_HOME/auditkit.db).")
+    p.add_argument("--anchor", metavar="HASH", default=None,
+                   help="An entry hash recorded earlier (the 'head' a previous verify printed); fail if the trail no "
+                        "longer contains it, i.e. newer entries were deleted or the trail was rebuilt.")
     p.add_argument("--startup", action="store_true",
                    help="Also run the start-up check: database integrity, half-finished runs (marked failed), "
                         "stale temp files, orphan/missing blobs.")

@@ -12,14 +12,16 @@ A policy is plain YAML (read with `yaml.safe_load`, so no Python tags)::
         min: 0.5
         required: true
 
-Each rule has `min` and/or `max` (inclusive bounds), and optionally `path` (one dotted path or a list;
-`*` matches one key, `**` any number of keys), `required` (a rule that measures nothing fails instead of
-reading "not measured") and `description`. Without `path`, a rule's name picks its paths from
-`KNOWN_PATHS`, or else it matches that key at any depth outside per-group detail (`**.<name>`).
+Each rule has `min` and/or `max` (inclusive bounds), and optionally `path` (one dotted path, or a list of
+alternatives tried in order: the first that finds anything is used; `*` matches one key, `**` any number of
+keys), `required` (a rule that measures nothing fails instead of reading "not measured") and `description`.
+Without `path`, a rule's name picks its paths from `KNOWN_PATHS`, or else it matches that key at any depth
+outside per-group detail (`**.<name>`).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,18 +43,14 @@ _FAIRNESS = (
 _PREDICTIONS = ("accuracy", "balanced_accuracy", "positive_rate", "precision", "recall", "f1", "roc_auc")
 _ENERGY = ("kwh", "co2e_kg", "kwh_per_1k_predictions")
 
-#: Where a rule named without `path` looks in audit.json.
+#: Where a rule named without `path` looks in audit.json (alternatives, first match wins).
 KNOWN_PATHS: dict[str, tuple[str, ...]] = {
     **{name: (f"fairness.*.{name}",) for name in _FAIRNESS},
     **{name: (f"predictions.{name}",) for name in _PREDICTIONS},
     **{name: (f"energy.{name}",) for name in _ENERGY},
-    "epsilon": ("privacy.epsilon", "privacy.*.epsilon"),
-    "delta": ("privacy.delta", "privacy.*.delta"),
-    "membership_inference_auc": (
-        "privacy.membership_inference_auc",
-        "privacy.*.membership_inference_auc",
-        "privacy.membership_inference.auc",
-    ),
+    "epsilon": ("privacy.epsilon", "privacy.dp.epsilon"),
+    "delta": ("privacy.delta", "privacy.dp.delta"),
+    "membership_inference_auc": ("privacy.membership_inference_auc", "privacy.membership_inference.auc"),
     "additivity_error": ("explanations.additivity_error",),
 }
 
@@ -128,7 +126,8 @@ def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML ({exc}); check the indentation near the position shown") from None
     if not isinstance(data, dict) or "rules" not in data:
-        raise PolicyError(f"{source}: a policy is a YAML mapping with a 'rules:' section, e.g. 'rules: {{accuracy: {{min: 0.7}}}}'")
+        raise PolicyError(f"{source}: a policy is a YAML mapping with a 'rules:' section, "
+                          f"e.g. 'rules: {{accuracy: {{min: 0.7}}}}'")
     unknown = set(map(str, data)) - _TOP_KEYS
     if unknown:
         raise PolicyError(f"{source}: unknown top-level key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
@@ -161,7 +160,12 @@ def _parse_rule(name: str, spec: Any, source: str) -> Rule:
                 description=str(spec.get("description") or ""))
 
 
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+
+
 def _bound(value: Any, where: str) -> float:
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-5 (no dot) as text
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PolicyError(f"{where} must be a finite number, got {value!r}")
     return float(value)

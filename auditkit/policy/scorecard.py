@@ -117,9 +117,11 @@ def _walk(node: Any, parts: list[str], path: tuple[str, ...], caps: tuple[str, .
 
 def _evaluate_rule(audit: dict[str, Any], rule: Rule) -> list[RuleResult]:
     matches: dict[str, tuple[tuple[str, ...], Any]] = {}
-    for pattern in rule.paths:
+    for pattern in rule.paths:  # alternatives in order: the first pattern that finds anything is used
         for path, caps, value in find(audit, pattern):
             matches.setdefault(path, (caps, value))
+        if matches:
+            break
     if not matches:
         status: Status = "fail" if rule.required else "not_measured"
         msg = (f"{rule.name}: not measured (nothing at {' or '.join(rule.paths)})"

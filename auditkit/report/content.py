@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from auditkit.policy import Policy, Scorecard, evaluate, load_policy
+from auditkit.policy import Policy, RuleResult, Scorecard, evaluate, load_policy
 from auditkit.report.errors import ReportError
-from auditkit.report.model_card import model_card_fields
+from auditkit.report.model_card import model_card_fields, privacy_numbers
 
 PANELS = ("predictions", "fairness", "explanations", "privacy", "energy")
 _EVIDENCE_KEYS = ("data_file", "data_sha256", "model_sha256", "model_format", "model_kind", "rows", "created",
@@ -107,10 +107,14 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "undefined"
-        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.{digits}g}"
-    if isinstance(value, (list, tuple)) and len(value) <= 4 and all(is_number(v) or v is None for v in value):
-        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
-    return str(value)
+        return f"{value:,.0f}" if abs(value) >= 1e4 or (value.is_integer() and abs(value) >= 1000) \
+            else f"{value:.{digits}g}"
+    if isinstance(value, (list, tuple)):
+        if len(value) <= 4 and all(is_number(v) or v is None for v in value):
+            return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
+        return f"[{len(value):,} values]"
+    text = str(value)
+    return text if len(text) <= 500 else text[:499] + "…"
 
 
 def pct(value: Any) -> str:
@@ -152,9 +156,7 @@ def summary_sentences(audit: dict[str, Any], card: Scorecard) -> list[str]:
         out = [f"The model does not meet policy '{card.policy}': {n_fail} of {len(card.results)} checks fail, "
                f"{n_pass} pass and {n_nm} could not be measured."]
         worst = [r for r in card.results if r.status == "fail"][:6]
-        out.append("Failing: " + "; ".join(
-            f"{humanize(r.name)} is {fmt(r.value)} (allowed {'at most ' + fmt(r.max) if r.max is not None and r.value > r.max else 'at least ' + fmt(r.min)})"
-            for r in worst) + ".")
+        out.append("Failing: " + "; ".join(_failure(r) for r in worst) + ".")
     else:
         out = [f"The model meets policy '{card.policy}': all {n_pass} measured checks pass"
                + (f" ({n_nm} could not be measured, so they are not evidence either way)." if n_nm else ".")]
@@ -182,8 +184,8 @@ def summary_sentences(audit: dict[str, Any], card: Scorecard) -> list[str]:
         if leaked:
             out.append(f"Sensitive attribute(s) {', '.join(leaked)} directly influence the decisions.")
     priv = _dict(audit.get("privacy"))
-    eps = next((r.value for r in card.results if r.rule == "epsilon" and r.value is not None), None)
-    auc = next((r.value for r in card.results if r.rule == "membership_inference_auc" and r.value is not None), None)
+    measured = privacy_numbers(audit)
+    eps, auc = measured.get("epsilon"), measured.get("membership_inference_auc")
     if eps is not None:
         out.append(f"The model was trained with differential privacy at epsilon = {fmt(eps, 3)} "
                    f"(smaller means stronger protection of the people in the training data).")
@@ -201,6 +203,13 @@ def summary_sentences(audit: dict[str, Any], card: Scorecard) -> list[str]:
                    + (f", about {fmt(co2 * 1000, 3)} g CO2e" if is_number(co2) else "")
                    + (f" in region {energy['region']}" if energy.get("region") else "") + ".")
     return out
+
+
+def _failure(r: RuleResult) -> str:
+    if r.value is None:
+        return f"{humanize(r.name)} was not measured but the policy requires it"
+    above = r.max is not None and r.value > r.max
+    return f"{humanize(r.name)} is {fmt(r.value)} (allowed {'at most ' + fmt(r.max) if above else 'at least ' + fmt(r.min)})"
 
 
 def _groupings(fairness: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -238,9 +247,6 @@ def _fairness_section(fair: dict[str, Any]) -> Section:
         ff = _dict(g.get("four_fifths_rule"))
         if isinstance(ff.get("sentence"), str):
             paragraphs.append(ff["sentence"])
-        for check in _dict(g.get("checks")).values():
-            if isinstance(check, dict) and isinstance(check.get("sentence"), str):
-                paragraphs.append(check["sentence"])
         for w in g.get("warnings") or []:
             paragraphs.append(f"Warning ({name}): {w}")
         by_group = _dict(g.get("by_group"))
@@ -262,10 +268,12 @@ def _fairness_section(fair: dict[str, Any]) -> Section:
 def _explanations_section(expl: dict[str, Any]) -> Section:
     paragraphs = list(_error_paragraphs(expl))
     meta = tuple((k.replace("_", " "), fmt(expl[k])) for k in ("method", "output", "additivity_error", "rows")
-                 if k in expl)
-    if "method" in expl:
+                 if expl.get(k) is not None)
+    if expl.get("method"):
         paragraphs.append(f"Attributions computed with {expl['method']}"
                           + (f" in {expl['output']} units" if expl.get("output") else "") + ".")
+    elif isinstance(expl.get("reason"), str):
+        paragraphs.append(f"No explanations: {expl['reason']}")
     imp = {k: v for k, v in _dict(expl.get("global_importance")).items() if is_number(v)}
     ranked = sorted(imp.items(), key=lambda kv: -abs(kv[1]))[:15]
     tables = [Table(("measure", "value"), meta)] if meta else []

@@ -95,7 +95,7 @@ def _metric_lines(audit: dict[str, Any]) -> list[str]:
         for key in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"):
             if _num(g.get(key)) is not None:
                 out.append(f"{key.replace('_', ' ')} ({name}) {_g(g[key])}")
-    for key, value in _privacy_numbers(audit).items():
+    for key, value in privacy_numbers(audit).items():
         out.append(f"{key.replace('_', ' ')} {_g(value)}")
     if _num(energy.get("kwh_per_1k_predictions")) is not None:
         out.append(f"kWh per 1,000 predictions {_g(energy['kwh_per_1k_predictions'])}")
@@ -127,7 +127,8 @@ def _groupings(audit: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(k, v) for k, v in _d(audit.get("fairness")).items() if isinstance(v, dict) and "by_group" in v]
 
 
-def _privacy_numbers(audit: dict[str, Any]) -> dict[str, float]:
+def privacy_numbers(audit: dict[str, Any]) -> dict[str, float]:
+    """epsilon, delta and membership-inference AUC where the audit has them (read as the policy reads them)."""
     out = {}
     for key in ("epsilon", "delta", "membership_inference_auc"):
         for pattern in KNOWN_PATHS[key]:
@@ -151,7 +152,7 @@ def huggingface_model_card(audit: dict[str, Any], *, scorecard: Scorecard | None
         for key, label in _DISPARITY_NAMES.items():
             if _num(g.get(key)) is not None:
                 metrics.append({"type": key, "value": float(g[key]), "name": f"{label} ({name})"})
-    for key, value in _privacy_numbers(audit).items():
+    for key, value in privacy_numbers(audit).items():
         metrics.append({"type": key, "value": value, "name": key.replace("_", " ").capitalize()})
     if _num(energy.get("kwh_per_1k_predictions")) is not None:
         metrics.append({"type": "kwh_per_1k_predictions", "value": float(energy["kwh_per_1k_predictions"]),
@@ -185,7 +186,7 @@ def huggingface_model_card(audit: dict[str, Any], *, scorecard: Scorecard | None
         md.append("")
     md.append(f"Limitations: {_md(fields['limitations'])}\n")
     md.append("## Privacy\n")
-    priv = _privacy_numbers(audit)
+    priv = privacy_numbers(audit)
     if priv:
         md += [f"- {k.replace('_', ' ')}: {_g(v)}" for k, v in priv.items()]
         md.append("")

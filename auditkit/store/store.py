@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -100,13 +103,18 @@ class AuditStore:
     """Durable record of audits. Thread-safe: every call opens its own connection.
 
     The database is `url`, else `$AUDITKIT_DB_URL`, else SQLite at `<workspace>/auditkit.db`;
-    artifacts live under `<workspace>/artifacts/`.
+    artifacts live under `<workspace>/artifacts/`. With `create=False` a missing SQLite file is an error
+    instead of a new empty store.
     """
 
-    def __init__(self, url: str | None = None, settings: Settings | None = None):
+    def __init__(self, url: str | None = None, settings: Settings | None = None, *, create: bool = True):
         self.settings = settings or Settings.from_env()
         self.url = resolve_url(url, self.settings)
         self.engine = make_engine(self.url)
+        db = self.engine.url.database
+        if not create and self.engine.dialect.name == "sqlite" and db not in (None, "", ":memory:") and not Path(db).exists():
+            raise StoreError(f"there is no audit store at {db}: check --db / AUDITKIT_DB_URL / AUDITKIT_HOME, "
+                             f"or run an audit first")
         self.blobs = BlobStore(self.settings.home / "artifacts")
         self._ensure_schema()
 
@@ -186,6 +194,29 @@ class AuditStore:
                                      actor=actor)
         self.complete_audit(audit_id, audit, actor=actor)
         return audit_id
+
+    @contextmanager
+    def recording(self, name: str = "", *, data_sha256: str | None = None, model_sha256: str | None = None,
+                  columns: dict[str, Any] | None = None, actor: str = "") -> Iterator[str]:
+        """Create a pending audit and yield its id; call `complete_audit(id, audit)` inside the block.
+
+        An exception in the block marks the audit failed with the error's message (and is re-raised);
+        a block that ends without completing the audit marks it failed too.
+        """
+        audit_id = self.create_audit(name, data_sha256=data_sha256, model_sha256=model_sha256, columns=columns,
+                                     actor=actor)
+        try:
+            yield audit_id
+        except BaseException as exc:
+            self._fail_if_pending(audit_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, actor)
+            raise
+        self._fail_if_pending(audit_id, "the run ended without results", actor)
+
+    def _fail_if_pending(self, audit_id: str, reason: str, actor: str) -> None:
+        with write_connection(self.engine) as conn:
+            row = conn.execute(select(schema.audits).where(schema.audits.c.id == audit_id)).first()
+            if row is not None and row.status == "pending":
+                self._fail(conn, row, reason[:_MAX_TEXT], actor)
 
     def _pending(self, conn: Connection, audit_id: str) -> Any:
         row = conn.execute(select(schema.audits).where(schema.audits.c.id == audit_id)).first()
@@ -320,26 +351,53 @@ class AuditStore:
         with read_connection(self.engine) as conn:
             return trail.load(conn, audit_id)
 
-    def verify_chain(self) -> ChainCheck:
-        """Check every trail entry's hash and link, and the stored rows against the entries."""
+    def verify_chain(self, *, anchor: str | None = None) -> ChainCheck:
+        """Check every trail entry's hash and link, and the stored rows against the entries; with `anchor`
+        (an entry hash kept outside the database), also that the chain still contains that entry."""
         with read_connection(self.engine) as conn:
-            return trail.check_chain(conn)
+            return trail.check_chain(conn, anchor=anchor)
+
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of a SQLite store taken while it is in use (`VACUUM INTO`; never copy the live
+        file). Other databases: use their own tools (e.g. `pg_dump`)."""
+        if self.engine.dialect.name != "sqlite":
+            raise StoreError(f"backup() copies SQLite stores; back up {self.engine.dialect.name} with its own tools "
+                             f"(e.g. pg_dump)")
+        target = Path(dest)
+        if target.exists():
+            raise StoreError(f"{target} already exists; choose a new file name for the backup")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = self.engine.raw_connection()  # outside any transaction, as VACUUM requires
+        try:
+            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+        finally:
+            raw.close()
+        return target
 
     # ----------------------------------------------------------------- start-up
-    def startup_check(self, *, deep: bool = False) -> StartupReport:
+    def startup_check(self, *, deep: bool = False, stale_after_hours: float = 24.0) -> StartupReport:
         """Run at start: database integrity, runs left half-way (marked failed), stale temp files (removed),
-        orphan and missing blobs; with `deep`, re-hash every blob."""
+        orphan and missing blobs; with `deep`, re-hash every blob.
+
+        A pending run is left half-way when its process on this machine is gone, or (for runs started on
+        another machine or container) when it has been pending for more than `stale_after_hours`.
+        """
         integrity = "not applicable"
         if self.engine.dialect.name == "sqlite":
             with self.engine.connect() as conn:
                 integrity = "; ".join(r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check"))
         failed = []
         with write_connection(self.engine) as conn:
-            for row in conn.execute(select(schema.audits).where(schema.audits.c.status == "pending")):
+            cutoff = (datetime.now(timezone.utc) - timedelta(hours=stale_after_hours)).isoformat(timespec="microseconds")
+            for row in conn.execute(select(schema.audits).where(schema.audits.c.status == "pending")).all():
                 if runner_gone(row.runner):
-                    self._fail(conn, row, "the run stopped before it finished (its process ended); run the audit again",
-                               "auditkit")
-                    failed.append(row.id)
+                    why = "its process ended"
+                elif row.updated < cutoff:
+                    why = f"it was still pending after {stale_after_hours:g} hours"
+                else:
+                    continue
+                self._fail(conn, row, f"the run stopped before it finished ({why}); run the audit again", "auditkit")
+                failed.append(row.id)
         removed = self.blobs.sweep_temp()
         with read_connection(self.engine) as conn:
             rows = {r.sha256: r.size for r in conn.execute(select(schema.artifacts))}

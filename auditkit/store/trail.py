@@ -99,6 +99,7 @@ class ChainCheck:
     first_bad: str | None = None
     first_bad_seq: int | None = None
     reason: str = ""
+    head: str = GENESIS
 
     def __iter__(self):
         """Unpacks as `(ok, first_bad)`."""
@@ -106,32 +107,42 @@ class ChainCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "first_bad": self.first_bad,
-                "first_bad_seq": self.first_bad_seq, "reason": self.reason}
+                "first_bad_seq": self.first_bad_seq, "reason": self.reason, "head": self.head}
 
 
-def check_chain(conn: Connection) -> ChainCheck:
+def check_chain(conn: Connection, *, anchor: str | None = None) -> ChainCheck:
     """Recompute every entry's hash and link, then check the audit, input, result and sign-off rows
-    against the entries that recorded them."""
+    against the entries that recorded them.
+
+    `anchor` is an entry hash recorded earlier outside the database (e.g. a `head` printed by `verify`); the
+    chain must still contain it, which catches the newest entries being deleted or the chain being rebuilt.
+    """
     rows = list(conn.execute(select(schema.events).order_by(schema.events.c.seq)))
+    head = rows[-1].hash if rows else GENESIS
+    if anchor is not None and anchor != GENESIS and not any(r.hash == anchor for r in rows):
+        return ChainCheck(ok=False, entries=len(rows), first_bad=f"anchor {anchor[:16]}", reason=(
+            f"no entry has the anchored hash {anchor}: entries after it were deleted or the trail was rebuilt"),
+            head=head)
     prev, expected_seq = GENESIS, 1
     for r in rows:
         where = f"event #{r.seq}"
         if r.seq != expected_seq:
             return _bad(len(rows), f"event #{expected_seq}", expected_seq,
-                        f"entry #{expected_seq} is missing (next entry is #{r.seq}): entries were deleted")
+                        f"entry #{expected_seq} is missing (next entry is #{r.seq}): entries were deleted", head)
         if r.prev_hash != prev:
-            return _bad(len(rows), where, r.seq, f"{where} does not link to the entry before it")
+            return _bad(len(rows), where, r.seq, f"{where} does not link to the entry before it", head)
         if entry_hash(r.seq, r.created, r.audit_id, r.kind, r.actor, r.detail, r.prev_hash) != r.hash:
-            return _bad(len(rows), where, r.seq, f"{where} ({r.kind}) was altered: its content no longer matches its hash")
+            return _bad(len(rows), where, r.seq,
+                        f"{where} ({r.kind}) was altered: its content no longer matches its hash", head)
         prev, expected_seq = r.hash, expected_seq + 1
     problem = _check_rows(conn, [_event(r) for r in rows])
     if problem:
-        return _bad(len(rows), problem[0], problem[1], problem[2])
-    return ChainCheck(ok=True, entries=len(rows))
+        return _bad(len(rows), problem[0], problem[1], problem[2], head)
+    return ChainCheck(ok=True, entries=len(rows), head=head)
 
 
-def _bad(n: int, where: str, seq: int | None, reason: str) -> ChainCheck:
-    return ChainCheck(ok=False, entries=n, first_bad=where, first_bad_seq=seq, reason=reason)
+def _bad(n: int, where: str, seq: int | None, reason: str, head: str) -> ChainCheck:
+    return ChainCheck(ok=False, entries=n, first_bad=where, first_bad_seq=seq, reason=reason, head=head)
 
 
 _STATUS_OF = {"audit.created": "pending", "audit.completed": "done", "audit.failed": "failed"}

@@ -1,0 +1,96 @@
+"""History: list, filter and open stored audits; compare two side by side."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from auditkit.config import Settings
+from auditkit.errors import AuditkitError
+from auditkit.policy import load_policy
+from auditkit.report import compare_audits
+from auditkit.store import AuditRecord, AuditStore
+from auditkit.store.engine import resolve_url
+from pages._shared import AUDIT, CONTEXT, show_error
+
+AUDIT_ID = "audit_id"
+POLICY = "report_policy"
+
+
+def md_text(text: str) -> str:
+    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+@st.cache_resource(show_spinner="Opening the audit store ...")
+def open_store(url: str, home: str) -> AuditStore:
+    """One store per database, shared by sessions (every call opens its own connection)."""
+    return AuditStore(url, Settings.from_env())
+
+
+def label(r: AuditRecord) -> str:
+    return f"{r.created[:19].replace('T', ' ')} · {r.name or 'unnamed'} · {r.id[:8]}"
+
+
+st.title("History")
+st.caption("Every audit recorded in the audit store, newest first. Open one to see its panels and report, "
+           "or compare two to see which numbers moved and which policy checks changed.")
+try:
+    settings = Settings.from_env()
+    store = open_store(resolve_url(None, settings), str(settings.home))
+except AuditkitError as e:
+    show_error(e)
+    st.stop()
+
+cols = st.columns([1, 2, 1])
+status = cols[0].selectbox("Status", ["any", "done", "failed", "pending"],
+                           help="done: finished with results; failed: stopped with an error; pending: running.")
+name = cols[1].text_input("Name contains", help="Filter by the audit's name (usually the data file name).")
+limit = cols[2].number_input("Show at most", min_value=1, max_value=5000, value=200, step=50)
+records = store.list(status=None if status == "any" else status, name_contains=name or None, limit=int(limit))
+if not records:
+    st.info("No stored audits match. Audits appear here once recorded (Report page, or `python -m auditkit audit`).")
+    st.stop()
+
+st.dataframe(pd.DataFrame([{"created (UTC)": r.created[:19].replace("T", " "), "name": r.name, "status": r.status,
+                            "data sha256": (r.data_sha256 or "")[:12], "model sha256": (r.model_sha256 or "")[:12],
+                            "error": r.error or "", "id": r.id} for r in records]),
+             hide_index=True, width="stretch", key="history_table")
+
+by_id = {r.id: r for r in records}
+done = [r.id for r in records if r.status == "done"]
+
+st.subheader("Open an audit")
+chosen = st.selectbox("Audit", done, format_func=lambda i: label(by_id[i]), key="open_id",
+                      help="Only finished audits have results to open.")
+if chosen and st.button("Open in the dashboard", type="primary"):
+    st.session_state[AUDIT] = store.get(chosen).audit
+    st.session_state[AUDIT_ID] = chosen
+    st.session_state.pop(CONTEXT, None)  # the stored audit has results only, no live data or model
+    st.switch_page("pages/report.py")
+
+st.subheader("Compare two audits")
+if len(done) < 2:
+    st.info("Compare needs at least two finished audits.")
+    st.stop()
+left, right = st.columns(2)
+a_id = left.selectbox("Audit A (before)", done, index=1, format_func=lambda i: label(by_id[i]), key="compare_a")
+b_id = right.selectbox("Audit B (after)", done, index=0, format_func=lambda i: label(by_id[i]), key="compare_b")
+policy = st.session_state.get(POLICY) or load_policy(None)
+cmp = compare_audits(store.get(a_id).audit, store.get(b_id).audit, policy)
+flips = cmp.rules_changed
+if flips:
+    st.warning(f"{len(flips)} policy check(s) changed state between A and B.")
+else:
+    st.success("No policy check changed state between A and B.")
+st.markdown("**Policy checks**")
+st.caption(f"Policy: {md_text(policy.name)} (chosen on the Report page; the shipped default otherwise)")
+st.dataframe(pd.DataFrame([{"check": r.name, "A": r.status_a.replace("_", " "), "B": r.status_b.replace("_", " "),
+                            "changed": "CHANGED" if r.changed else "", "value A": r.value_a, "value B": r.value_b}
+                           for r in cmp.rules]),
+             hide_index=True, width="stretch", key="compare_rules")
+st.markdown(f"**Numbers that moved** ({len(cmp.numbers)})")
+st.dataframe(pd.DataFrame([{"number": n.path, "A": n.a, "B": n.b, "change (B - A)": n.delta} for n in cmp.numbers],
+                          columns=["number", "A", "B", "change (B - A)"]),
+             hide_index=True, width="stretch", key="compare_numbers")

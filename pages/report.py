@@ -1,0 +1,207 @@
+"""Report: the scorecard first, the policy it was judged by, downloads, reviewer sign-off and the audit trail."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from auditkit.config import Settings
+from auditkit.errors import AuditkitError
+from auditkit.hashing import params_hash
+from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, load_policy, parse_policy
+from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, render_report, summary_sentences
+from auditkit.store import AuditStore, StartupReport
+from auditkit.store.engine import resolve_url
+from pages._shared import current_audit, show_empty_state, show_error
+
+AUDIT_ID = "audit_id"
+POLICY_TEXT = "report_policy_text"
+POLICY = "report_policy"
+MAX_POLICY_BYTES = 100_000
+STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
+
+
+def md_text(text: str) -> str:
+    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+@st.cache_resource(show_spinner="Opening the audit store ...")
+def open_store(url: str, home: str) -> tuple[AuditStore, StartupReport]:
+    """One store per database, shared by sessions (every call opens its own connection); checked once at start."""
+    store = AuditStore(url, Settings.from_env())
+    return store, store.startup_check()
+
+
+@st.cache_data(max_entries=32, show_spinner="Building the report ...")
+def cached_report(key: str, fmt: str, _audit: dict[str, Any], _policy: Policy, overrides: dict[str, str],
+                  signoffs: tuple[dict[str, Any], ...], trail: tuple[dict[str, Any], ...]) -> bytes:
+    """A rendered report; `key` is the hash of the audit and the policy."""
+    return render_report(_audit, fmt, policy=_policy, card_overrides=overrides, signoffs=signoffs, trail=trail)
+
+
+def choose_policy() -> Policy | None:
+    """The policy picked in the page: the shipped default, an uploaded file or YAML edited here."""
+    source = st.radio("Policy", ["Shipped default", "Upload a policy file", "Edit policy YAML"], horizontal=True,
+                      help="A policy is a list of rules, e.g. 'demographic_parity_difference: {max: 0.1}'. "
+                           "Each rule passes, fails or is not measured on this audit.")
+    try:
+        if source == "Upload a policy file":
+            upload = st.file_uploader("Policy file (YAML)", type=["yaml", "yml"],
+                                      help="Plain YAML only; tags such as !!python/object are refused.")
+            if upload is None:
+                st.info("Upload a policy file, or pick the shipped default.")
+                return None
+            data = upload.getvalue()
+            if len(data) > MAX_POLICY_BYTES:
+                st.error(f"The policy file is {len(data):,} bytes; the limit is {MAX_POLICY_BYTES:,}.")
+                return None
+            return parse_policy(data.decode("utf-8", errors="replace"), source="uploaded policy")
+        if source == "Edit policy YAML":
+            if POLICY_TEXT not in st.session_state:
+                st.session_state[POLICY_TEXT] = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+            text = st.text_area("Policy YAML", key=POLICY_TEXT, height=260,
+                                help="Edit the bounds; the scorecard updates when you click outside the box.")
+            return parse_policy(text, source="edited policy")
+        return load_policy(None)
+    except AuditkitError as e:
+        show_error(e)
+        return None
+
+
+def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
+    failed, passed, missing = card.count("fail"), card.count("pass"), card.count("not_measured")
+    if failed:
+        st.error(f"Policy '{md_text(card.policy)}': {failed} check(s) fail.", icon=":material/cancel:")
+    else:
+        st.success(f"Policy '{md_text(card.policy)}': every measured check passes.", icon=":material/check_circle:")
+    cols = st.columns(3)
+    cols[0].metric("Fail", failed, help="Checks whose measured value is outside the policy's bound.")
+    cols[1].metric("Pass", passed, help="Checks whose measured value is within the policy's bound.")
+    cols[2].metric("Not measured", missing, help="Checks with no number in this audit (panel not run, or the "
+                                                 "metric is undefined for this data). They neither pass nor fail.")
+    table = pd.DataFrame([{"check": r.name, "result": STATUS_LABEL[r.status], "measured": r.value,
+                           "allowed": " and ".join(b for b in (f"≥ {r.min:g}" if r.min is not None else "",
+                                                               f"≤ {r.max:g}" if r.max is not None else "") if b),
+                           "detail": r.message} for r in card.results])
+    st.dataframe(table, hide_index=True, width="stretch", key="scorecard_table",
+                 height=min(36 * (len(table) + 1) + 4, 720))
+    st.subheader("Summary")
+    for sentence in summary_sentences(audit, card):
+        st.text(sentence)
+
+
+def edit_model_card(audit: dict[str, Any], card: Scorecard) -> dict[str, str]:
+    """Model-card fields, pre-filled from the audit; returns the fields the reviewer changed."""
+    defaults = model_card_fields(audit, scorecard=card)
+    overrides = {}
+    with st.expander("Model card fields (pre-filled from the audit; edit before downloading)"):
+        for key, heading in CARD_FIELDS.items():
+            value = st.text_area(heading, value=defaults[key], key=f"card_{key}", height=80)
+            if value != defaults[key]:
+                overrides[key] = value
+    return overrides
+
+
+def log_export(store: AuditStore, audit_id: str, fmt: str) -> None:
+    store.log_event("report.exported", audit_id=audit_id, detail={"format": fmt, "via": "dashboard"})
+
+
+def show_signoff(store: AuditStore, audit_id: str) -> None:
+    st.subheader("Reviewer sign-off")
+    with st.form("signoff", clear_on_submit=True):
+        reviewer = st.text_input("Reviewer name", help="Recorded in the tamper-evident audit trail.")
+        decision = st.radio("Decision", ["approve", "reject"], horizontal=True)
+        comment = st.text_area("Comment", help="Why you approve or reject; shown in the exported report.")
+        if st.form_submit_button("Record sign-off", type="primary"):
+            try:
+                s = store.sign_off(audit_id, reviewer, decision, comment)
+                st.success(f"Recorded: {md_text(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
+            except AuditkitError as e:
+                show_error(e)
+    signoffs = store.get(audit_id).signoffs
+    if signoffs:
+        st.dataframe(pd.DataFrame([s.to_dict() for s in signoffs])[["created", "reviewer", "decision", "comment"]],
+                     hide_index=True, width="stretch", key="signoff_table")
+
+
+def show_trail(store: AuditStore, audit_id: str) -> None:
+    st.subheader("Audit trail")
+    check = store.verify_chain()
+    if check.ok:
+        st.success(f"The trail is intact: {check.entries} entries verified.", icon=":material/verified:")
+    else:
+        st.error(f"The trail was altered at {md_text(check.first_bad)}: {md_text(check.reason)}")
+    events = store.events(audit_id)
+    st.dataframe(pd.DataFrame([{"#": e.seq, "when (UTC)": e.created, "event": e.kind, "by": e.actor,
+                                "entry hash": e.hash} for e in events]),
+                 hide_index=True, width="stretch", key="trail_table")
+
+
+st.title("Report")
+audit = current_audit()
+if audit is None:
+    show_empty_state()
+    st.stop()
+
+try:
+    settings = Settings.from_env()
+    store, startup = open_store(resolve_url(None, settings), str(settings.home))
+except AuditkitError as e:
+    show_error(e)
+    store, startup = None, None
+if startup is not None and not startup.ok:
+    st.warning(f"The store's start-up check found problems: integrity {startup.integrity}, missing blobs "
+               f"{len(startup.missing_blobs)}, damaged blobs {len(startup.damaged_blobs)}. "
+               f"Run `python -m auditkit verify --startup` for details.")
+
+policy = choose_policy()
+if policy is None:
+    st.stop()
+st.session_state[POLICY] = policy  # the History page compares audits under the same policy
+card = evaluate(audit, policy)
+st.header("Scorecard")
+show_scorecard(card, audit)
+
+audit_id = st.session_state.get(AUDIT_ID)
+overrides = edit_model_card(audit, card)
+signoffs: tuple[dict[str, Any], ...] = ()
+trail: tuple[dict[str, Any], ...] = ()
+if store is not None and audit_id:
+    record = store.get(audit_id)
+    signoffs = tuple(s.to_dict() for s in record.signoffs)
+    trail = tuple(e.to_dict() for e in store.events(audit_id))
+
+st.header("Download")
+key = params_hash({"audit": audit, "policy": policy.to_dict()})
+inputs = audit.get("inputs") if isinstance(audit.get("inputs"), dict) else {}
+stem = f"audit-{str(inputs.get('data_sha256') or key)[:12]}"
+cols = st.columns(4)
+for col, (fmt, label) in zip(cols, [("html", "HTML report"), ("pdf", "PDF report"), ("json", "JSON"),
+                                     ("modelcard", "Model card (README.md)")]):
+    try:
+        data = cached_report(key, fmt, audit, policy, overrides, signoffs, trail)
+    except AuditkitError as e:
+        show_error(e)
+        continue
+    col.download_button(label, data=data, file_name="README.md" if fmt == "modelcard" else stem + EXTENSIONS[fmt],
+                        mime=MEDIA_TYPES[fmt], key=f"download_{fmt}", width="stretch",
+                        on_click=log_export if store is not None and audit_id else "ignore",
+                        args=(store, audit_id, fmt) if store is not None and audit_id else None)
+
+if store is None:
+    st.stop()
+if not audit_id:
+    st.info("This audit is not in the audit store yet. Record it to sign it off and keep it in the history.")
+    if st.button("Record this audit in the store", type="primary"):
+        try:
+            st.session_state[AUDIT_ID] = store.record_audit(audit, str(inputs.get("data_file") or ""))
+        except AuditkitError as e:
+            show_error(e)
+            st.stop()
+        st.rerun()
+    st.stop()
+show_signoff(store, audit_id)
+show_trail(store, audit_id)
