@@ -5,10 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from auditkit.audit import write_audit
 from auditkit.cli import split_columns
 from auditkit.data.spec import AuditSpec
-from auditkit.service import audit_and_record
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +67,9 @@ def progress_bar(quiet: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    from auditkit.audit import write_audit
+    from auditkit.service import audit_and_record
+
     result = audit_and_record(args.data, spec_from_args(args), model=args.model, policy=args.policy,
                               name=args.name or Path(args.data).name, device=args.device, batch_size=args.batch_size,
                               progress=progress_bar(args.quiet), allow_pickle_weights=args.allow_pickle_weights,

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from auditkit.audit import run_audit, write_audit
 from auditkit.cli.audit import progress_bar
-from auditkit.demo import DEMOS, demo_audit
+from auditkit.demo import DEMOS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from auditkit.audit import write_audit
+    from auditkit.demo import demo_audit
+    from auditkit.service import audit_and_record
+
     names = list(DEMOS) if args.which == "all" else [args.which]
     for name in names:
         say = None if args.quiet else (lambda message, fraction: print(f"[{fraction:4.0%}] {message}", flush=True))
         data, model, spec = demo_audit(name, progress=say)
-        audit, _ = run_audit(data, spec, model=model, device=args.device, progress=progress_bar(args.quiet))
-        print(f"wrote {write_audit(audit, Path(args.out) / name)}")
+        result = audit_and_record(data, spec, model=model, name=f"demo: {name}", device=args.device,
+                                  progress=progress_bar(args.quiet))
+        print(f"wrote {write_audit(result.audit, Path(args.out) / name)} (audit {result.audit_id})")
     return 0
