@@ -1,5 +1,6 @@
 """Group fairness of a classifier's predictions: metrics, disparities, intervals, thresholds and mitigation."""
 from auditkit.fairness.assessment import assess
+from auditkit.fairness.multiclass import MulticlassReport, assess_multiclass
 from auditkit.fairness.policy import (
     DEFAULT_THRESHOLDS,
     DEMOGRAPHIC_PARITY_DIFFERENCE_MAX,
@@ -15,5 +16,7 @@ __all__ = [
     "EQUALIZED_ODDS_DIFFERENCE_MAX",
     "FairnessReport",
     "GroupingReport",
+    "MulticlassReport",
     "assess",
+    "assess_multiclass",
 ]

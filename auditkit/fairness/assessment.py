@@ -8,14 +8,27 @@ import numpy as np
 from auditkit.errors import DataValidationError
 from auditkit.fairness import validation
 from auditkit.fairness.bootstrap import bootstrap_intervals
-from auditkit.fairness.counts import ConfusionCounts, Grouping, build_partition, cell_confusion, group_cells
-from auditkit.fairness.metrics import disparities, group_metrics
+from auditkit.fairness.counts import (
+    ConfusionCounts,
+    Grouping,
+    Partition,
+    build_partition,
+    cell_confusion,
+    group_cells,
+)
+from auditkit.fairness.metrics import DISPARITIES, disparities, group_metrics
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, FOUR_FIFTHS, four_fifths_sentence, judge
 from auditkit.fairness.report import FairnessReport, FourFifths, GroupingReport
-from auditkit.fairness.scores import group_calibration, group_roc_auc
+from auditkit.fairness.scores import ScoreIndex, group_calibration, group_roc_auc
 
-SMALL_GROUP = "group {group!r} has {count} rows (fewer than {minimum}): its metrics are uncertain; read them with their confidence intervals."
-NO_POSITIVES = "group {group!r} has no positive labels: recall and false_negative_rate are reported as 0 and roc_auc is undefined."
+SMALL_GROUP = (
+    "group {group!r} has {count} rows (fewer than {minimum}): its metrics are uncertain; "
+    "read them with their confidence intervals."
+)
+NO_POSITIVES = (
+    "group {group!r} has no positive labels: recall and false_negative_rate are reported as 0 "
+    "and roc_auc is undefined."
+)
 NO_NEGATIVES = "group {group!r} has no negative labels: false_positive_rate is reported as 0 and roc_auc is undefined."
 NO_PREDICTED = "group {group!r} has no positive predictions: precision is reported as 0."
 
@@ -24,7 +37,8 @@ def _four_fifths(grouping: Grouping, selection: np.ndarray, ratio: float, pos_la
     most = grouping.groups[int(np.argmax(selection))]
     least = grouping.groups[int(np.argmin(selection))]
     passed = None if np.isnan(ratio) else bool(ratio >= FOUR_FIFTHS)
-    return FourFifths(ratio, passed, most, least, four_fifths_sentence(grouping.attributes, least, most, ratio, pos_label))
+    sentence = four_fifths_sentence(grouping.attributes, least, most, ratio, pos_label)
+    return FourFifths(ratio, passed, most, least, sentence)
 
 
 def _warnings(grouping: Grouping, counts: ConfusionCounts, min_group_size: int) -> tuple[dict[str, int], list[str]]:
@@ -41,6 +55,44 @@ def _warnings(grouping: Grouping, counts: ConfusionCounts, min_group_size: int) 
         if counts.tp[i] + counts.fp[i] == 0:
             notes.append(NO_PREDICTED.format(group=g))
     return small, notes
+
+
+def _grouping_report(
+    grouping: Grouping,
+    gcells: np.ndarray,
+    partition: Partition,
+    index: ScoreIndex | None,
+    policy: dict[str, tuple[Literal["max", "min"], float]],
+    pos_label: str,
+    min_group_size: int,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> GroupingReport:
+    """Every number of one grouping from its confusion counts (and the shared score index)."""
+    counts = ConfusionCounts.from_cells(gcells)
+    metrics = group_metrics(counts)
+    disp = {name: float(v) for name, v in disparities(metrics).items()}
+    auc = calibration = None
+    if index is not None:
+        rows = partition.row_groups(grouping)
+        auc = group_roc_auc(index, rows, len(grouping.groups))
+        calibration = group_calibration(index, rows, len(grouping.groups))
+    small, notes = _warnings(grouping, counts, min_group_size)
+    return GroupingReport(
+        name=grouping.name,
+        attributes=grouping.attributes,
+        groups=grouping.groups,
+        levels=grouping.levels,
+        metrics=metrics,
+        disparities=disp,
+        four_fifths=_four_fifths(grouping, metrics["selection_rate"], disp["demographic_parity_ratio"], pos_label),
+        checks=judge(disp, policy),
+        intervals=bootstrap_intervals(gcells, n_boot=n_boot, rng=rng) if n_boot else None,
+        roc_auc=auc,
+        calibration=calibration,
+        small_groups=small,
+        warnings=tuple(notes),
+    )
 
 
 def assess(
@@ -70,6 +122,9 @@ def assess(
     validation.check_setting(
         "min_group_size", min_group_size, isinstance(min_group_size, int) and min_group_size >= 1, "an integer >= 1"
     )
+    if thresholds is not None:
+        validation.check_setting("thresholds", sorted(thresholds), set(thresholds) <= set(DISPARITIES),
+                                 f"a dict keyed by disparity names ({', '.join(DISPARITIES)})")
     yt, yp = validation.binary_labels(y_true, y_pred, pos_label)
     frame = validation.sensitive_frame(sensitive_features, len(yt))
     scores = None if y_score is None else validation.scores(y_score, len(yt))
@@ -80,35 +135,12 @@ def assess(
             [validation.ONE_GROUP.format(col=g.name, value=g.groups[0]) for g in single]
         )
     cells = cell_confusion(partition.row_cell, partition.n_cells, yt, yp)
-    order = np.argsort(scores, kind="stable") if scores is not None else None
+    index = ScoreIndex.build(yt, scores) if scores is not None else None
     seeds = np.random.SeedSequence(seed).spawn(len(partition.groupings))
-    reports = []
-    for grouping, child in zip(partition.groupings, seeds):
-        gcells = group_cells(cells, grouping)
-        counts = ConfusionCounts.from_cells(gcells)
-        metrics = group_metrics(counts)
-        disp = {name: float(v) for name, v in disparities(metrics).items()}
-        intervals = bootstrap_intervals(gcells, n_boot=n_boot, rng=np.random.default_rng(child)) if n_boot else None
-        auc = calibration = None
-        if scores is not None:
-            rows = partition.row_groups(grouping)
-            auc = group_roc_auc(yt, scores, rows, len(grouping.groups), order)
-            calibration = group_calibration(yt, scores, rows, len(grouping.groups))
-        small, notes = _warnings(grouping, counts, min_group_size)
-        reports.append(
-            GroupingReport(
-                name=grouping.name,
-                attributes=grouping.attributes,
-                groups=grouping.groups,
-                metrics=metrics,
-                disparities=disp,
-                four_fifths=_four_fifths(grouping, metrics["selection_rate"], disp["demographic_parity_ratio"], pos_label),
-                checks=judge(disp, DEFAULT_THRESHOLDS if thresholds is None else thresholds),
-                intervals=intervals,
-                roc_auc=auc,
-                calibration=calibration,
-                small_groups=small,
-                warnings=tuple(notes),
-            )
-        )
+    policy = DEFAULT_THRESHOLDS if thresholds is None else thresholds
+    reports = [
+        _grouping_report(grouping, group_cells(cells, grouping), partition, index, policy, pos_label,
+                         min_group_size, n_boot, np.random.default_rng(child))
+        for grouping, child in zip(partition.groupings, seeds)
+    ]
     return FairnessReport(tuple(reports), pos_label, len(yt), n_boot, seed, min_group_size)

@@ -34,10 +34,6 @@ class ConfusionCounts:
         cells = np.asarray(cells, dtype=np.float64)
         return cls(cells[..., 0], cells[..., 1], cells[..., 2], cells[..., 3])
 
-    def cells(self) -> np.ndarray:
-        """The counts as (..., n_groups, 4) ordered (tn, fp, fn, tp)."""
-        return np.stack([self.tn, self.fp, self.fn, self.tp], axis=-1)
-
 
 @dataclass(frozen=True)
 class Grouping:
@@ -46,6 +42,7 @@ class Grouping:
     name: str
     attributes: tuple[str, ...]
     groups: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]  # each group's value of every attribute
     cell_group: np.ndarray  # group index of every cell of the finest partition
 
     @property
@@ -102,11 +99,10 @@ def build_partition(
     groupings = []
     for subset in subsets:
         keys, cell_group = np.unique(cell_codes[:, subset], axis=0, return_inverse=True)
-        groups = tuple(
-            INTERSECTION_SEPARATOR.join(levels[a][code] for a, code in zip(subset, key)) for key in keys
-        )
+        values = tuple(tuple(levels[a][code] for a, code in zip(subset, key)) for key in keys)
+        groups = tuple(INTERSECTION_SEPARATOR.join(v) for v in values)
         attrs = tuple(names[a] for a in subset)
-        groupings.append(Grouping(INTERSECTION_SEPARATOR.join(attrs), attrs, groups, cell_group.ravel()))
+        groupings.append(Grouping(INTERSECTION_SEPARATOR.join(attrs), attrs, groups, values, cell_group.ravel()))
     return Partition(row_cell, len(cell_codes), tuple(groupings))
 
 

@@ -41,7 +41,6 @@ GROUP_METRICS: dict[str, Callable[[ConfusionCounts], np.ndarray]] = {
     "false_negative_rate": lambda c: _rate(c.fn, c.fn + c.tp),
     "balanced_accuracy": _balanced_accuracy,
 }
-RATE_METRICS = tuple(name for name in GROUP_METRICS if name != "count")
 
 DISPARITIES = (
     "demographic_parity_difference",

@@ -59,13 +59,13 @@ def describe_group(attributes: tuple[str, ...], group: str) -> str:
 def four_fifths_sentence(
     attributes: tuple[str, ...], least: str, most: str, ratio: float, pos_label: str
 ) -> str:
-    """E.g. "sex=F is predicted '1' at 0.60x the rate of sex=M: below the four-fifths rule"."""
+    """E.g. "sex=F receives the positive prediction ('1') at 0.60x the rate of sex=M: below the four-fifths rule"."""
     if math.isnan(ratio):
-        return f"No group is predicted {pos_label!r}, so selection rates cannot be compared."
+        return f"No group receives the positive prediction ({pos_label!r}), so selection rates cannot be compared."
     verdict = "below the four-fifths rule" if ratio < FOUR_FIFTHS else "within the four-fifths rule"
     return (
-        f"{describe_group(attributes, least)} is predicted {pos_label!r} at {ratio:.2f}x the rate of "
-        f"{describe_group(attributes, most)}: {verdict}."
+        f"{describe_group(attributes, least)} receives the positive prediction ({pos_label!r}) at {ratio:.2f}x "
+        f"the rate of {describe_group(attributes, most)}: {verdict}."
     )
 
 

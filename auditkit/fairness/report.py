@@ -49,6 +49,7 @@ class GroupingReport:
     name: str
     attributes: tuple[str, ...]
     groups: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
     metrics: dict[str, np.ndarray]
     disparities: dict[str, float]
     four_fifths: FourFifths
@@ -61,11 +62,20 @@ class GroupingReport:
 
     def by_group(self) -> pd.DataFrame:
         """One row per group, one column per metric (and roc_auc with scores)."""
-        df = pd.DataFrame({name: self.metrics[name] for name in GROUP_METRICS}, index=pd.Index(self.groups, name=self.name))
+        index = pd.Index(self.groups, name=self.name)
+        df = pd.DataFrame({name: self.metrics[name] for name in GROUP_METRICS}, index=index)
         df["count"] = df["count"].astype(np.int64)
         if self.roc_auc is not None:
             df["roc_auc"] = self.roc_auc
         return df
+
+    def heatmap(self, metric: str) -> pd.DataFrame:
+        """A two-attribute intersection's metric as a table: first attribute down, second across (NaN: no rows)."""
+        if len(self.attributes) != 2:
+            raise ValueError(f"{self.name!r} is not an intersection of two attributes")
+        values = self.roc_auc if metric == "roc_auc" else self.metrics[metric]
+        long = pd.DataFrame(self.levels, columns=list(self.attributes)).assign(value=values)
+        return long.pivot(index=self.attributes[0], columns=self.attributes[1], values="value")
 
     def intervals_frame(self) -> pd.DataFrame:
         """Long table: group, metric, value, ci_low, ci_high (empty intervals without a bootstrap)."""

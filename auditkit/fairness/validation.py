@@ -29,7 +29,9 @@ ONE_GROUP = (
     "Sensitive column {col!r} has a single group ({value!r}); a fairness comparison needs at least two groups. "
     "Choose another column or include rows of other groups."
 )
-SCORES_ALL_NAN = "y_score is entirely missing (all NaN); pass the model's probability of the positive class, or no scores."
+SCORES_ALL_NAN = (
+    "y_score is entirely missing (all NaN); pass the model's probability of the positive class, or no scores."
+)
 SCORES_SOME_NAN = "y_score has {count} missing values; every row needs a score (or pass no scores at all)."
 SCORES_RANGE = (
     "y_score must be probabilities of the positive class in [0, 1]; found values from {lo:.4g} to {hi:.4g}. "

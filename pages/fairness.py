@@ -1,0 +1,365 @@
+"""Fairness: does the model treat groups differently, how much, how sure are we, and what would fixing it cost?"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from auditkit.context import AuditContext
+from auditkit.errors import AuditkitError
+from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport, assess, assess_multiclass
+from auditkit.fairness import glossary
+from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
+from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap
+from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
+from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
+from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
+from auditkit.hashing import params_hash
+from pages._shared import current_context, show_empty_state, show_error
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
+BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
+               "balanced_accuracy"]
+
+
+def plain(text: str) -> str:
+    """User-supplied text (group values, column names) escaped for Streamlit markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
+
+
+def context_key(ctx: AuditContext) -> str:
+    return params_hash({
+        "data": ctx.data_sha256,
+        "model": ctx.model.sha256 if ctx.model else None,
+        "prediction_column": ctx.spec.prediction_column,
+        "score_column": ctx.spec.score_column,
+        "sensitive": list(ctx.spec.sensitive),
+        "positive": ctx.positive_label,
+        "min_group_size": ctx.settings.min_group_size,
+    })
+
+
+@st.cache_resource(max_entries=8, show_spinner="Computing group metrics ...")
+def cached_report(key: str, _ctx: AuditContext) -> FairnessReport:
+    return assess(_ctx.y_true, _ctx.y_pred, _ctx.sensitive_features, _ctx.y_score, pos_label=_ctx.positive_label,
+                  min_group_size=_ctx.settings.min_group_size)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Sweeping decision thresholds ...")
+def cached_sweep(key: str, _ctx: AuditContext) -> ThresholdSweep:
+    return threshold_sweep(_ctx.y_true, _ctx.y_score, _ctx.sensitive_features, pos_label=_ctx.positive_label)
+
+
+def disparity_cards(grouping: GroupingReport) -> None:
+    """Pass/fail cards for the thresholded disparities and the four-fifths rule, a sentence each."""
+    cols = st.columns(len(grouping.checks) + 1)
+    for col, (name, check) in zip(cols, grouping.checks.items()):
+        verdict = "not defined" if check.passed is None else ("pass" if check.passed else "fail")
+        bound = "≤" if check.kind == "max" else "≥"
+        col.metric(glossary.TITLES[name], "n/a" if check.passed is None else f"{check.value:.3f}",
+                   delta=f"{verdict} ({bound} {check.limit:g})", delta_color="normal" if check.passed else "inverse",
+                   delta_arrow="off", help=glossary.DISPARITIES[name])
+        col.caption(plain(check_sentence(check, grouping.attributes)))
+    ff = grouping.four_fifths
+    verdict = "not defined" if ff.passed is None else ("pass" if ff.passed else "fail")
+    cols[-1].metric("Four-fifths rule", "n/a" if ff.passed is None else f"{ff.ratio:.2f}x",
+                    delta=f"{verdict} (≥ 0.8)", delta_color="normal" if ff.passed else "inverse", delta_arrow="off",
+                    help="Lowest group selection rate divided by the highest (US EEOC disparate-impact rule of thumb).")
+    (st.success if ff.passed else st.error)(plain(ff.sentence))
+
+
+def metric_bars(grouping) -> None:
+    """Group metric bars with 95% bootstrap whiskers, and the table behind them."""
+    chosen = st.multiselect("Metrics", BAR_METRICS, default=["selection_rate", "recall", "false_positive_rate"],
+                            format_func=glossary.TITLES.get, key=f"bars_{grouping.name}",
+                            help="Each bar is one group; whiskers are 95% bootstrap confidence intervals.")
+    table = grouping.intervals_frame()
+    table = table[table["metric"].isin(chosen)]
+    fig = go.Figure()
+    for i, metric in enumerate(chosen):
+        part = table[table["metric"] == metric]
+        fig.add_bar(name=glossary.TITLES[metric], x=part["group"], y=part["value"], marker_color=PALETTE[i % 8],
+                    error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["value"],
+                             "arrayminus": part["value"] - part["ci_low"]})
+    fig.update_layout(barmode="group", yaxis_title="rate", xaxis_title=grouping.name, height=380,
+                      margin={"t": 30, "b": 10}, legend={"orientation": "h"})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(grouping.by_group(), width="stretch")
+        st.dataframe(table, width="stretch", hide_index=True)
+
+
+def intersection_heatmap(report: FairnessReport) -> None:
+    pairs = [g for g in report.groupings if len(g.attributes) == 2]
+    if not pairs:
+        st.info("Choose two or more sensitive attributes to see their intersections.")
+        return
+    c1, c2 = st.columns(2)
+    grouping = report[c1.selectbox("Intersection", [g.name for g in pairs], key="heat_grouping")]
+    metrics = BAR_METRICS + (["roc_auc"] if grouping.roc_auc is not None else [])
+    metric = c2.selectbox("Metric", metrics, format_func=glossary.TITLES.get, key="heat_metric",
+                          help=glossary.METRICS["selection_rate"])
+    table = grouping.heatmap(metric)
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[str(c) for c in table.columns], y=[str(i) for i in table.index],
+                               colorscale="Cividis", zmin=0, zmax=1, colorbar={"title": glossary.TITLES[metric]},
+                               text=table.round(3).astype(str).to_numpy(), texttemplate="%{text}"))
+    fig.update_layout(xaxis_title=grouping.attributes[1], yaxis_title=grouping.attributes[0], height=380,
+                      margin={"t": 30, "b": 10})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(table, width="stretch")
+        st.dataframe(grouping.by_group(), width="stretch")
+
+
+@st.fragment
+def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
+    """Move the decision threshold and see every group metric and disparity at once (precomputed sweep)."""
+    sweep = cached_sweep(key, ctx)
+    threshold = st.slider("Decision threshold", 0.0, 1.0, 0.5, 0.01, key="threshold",
+                          help="A row is predicted positive when its score is at least this value.")
+    k = sweep.index_of(threshold)
+    grouping = sweep[grouping_name]
+    at = grouping.at(k)
+    values = {name: float(v[k]) for name, v in grouping.disparities.items()}
+    checks = judge(values, DEFAULT_THRESHOLDS)
+    cols = st.columns(len(checks))
+    for col, (name, check) in zip(cols, checks.items()):
+        col.metric(glossary.TITLES[name], "n/a" if check.passed is None else f"{check.value:.3f}",
+                   delta="pass" if check.passed else "fail", delta_color="normal" if check.passed else "inverse",
+                   delta_arrow="off", help=glossary.DISPARITIES[name])
+        col.caption(plain(check_sentence(check, grouping.attributes)))
+    left, right = st.columns(2)
+    bars = go.Figure()
+    for i, metric in enumerate(["selection_rate", "recall", "false_positive_rate"]):
+        bars.add_bar(name=glossary.TITLES[metric], x=list(grouping.groups), y=at[metric], marker_color=PALETTE[i])
+    bars.update_layout(barmode="group", height=340, margin={"t": 30, "b": 10}, legend={"orientation": "h"},
+                       title=f"Groups at threshold {sweep.thresholds[k]:.2f}")
+    left.plotly_chart(bars, width="stretch")
+    curve = sweep.disparity_frame(grouping_name)
+    lines = go.Figure()
+    for i, name in enumerate(["demographic_parity_difference", "equalized_odds_difference",
+                              "equal_opportunity_difference"]):
+        lines.add_scatter(x=curve.index, y=curve[name], name=glossary.TITLES[name], line_color=PALETTE[i])
+    lines.add_vline(x=float(sweep.thresholds[k]), line_dash="dash")
+    lines.update_layout(height=360, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3},
+                        xaxis_title="threshold", title="Disparities across thresholds")
+    right.plotly_chart(lines, width="stretch")
+    with st.expander("Data behind the charts"):
+        st.dataframe(at, width="stretch")
+        st.dataframe(curve, width="stretch")
+
+
+CONSTRAINT_HELP = ("demographic_parity: equal selection rates; equalized_odds: equal true- and false-positive rates; "
+                   "true_positive_rate_parity: equal true-positive rates (equal opportunity).")
+METHOD_TITLES = {"threshold_optimizer": "Group thresholds on the scores (post-processing)",
+                 "exponentiated_gradient": "Retrain with Exponentiated Gradient (reductions)",
+                 "grid_search": "Retrain with Grid Search (reductions)",
+                 "reweighing": "Retrain with reweighed rows (pre-processing)",
+                 "balanced_resampling": "Retrain on group-balanced resampled rows (pre-processing)",
+                 "adversarial": "Train an adversarial classifier (in-processing)"}
+
+
+@st.cache_resource(max_entries=16, show_spinner="Mitigating ...")
+def cached_mitigation(key: str, method: str, constraint: str, _ctx: AuditContext) -> MitigationResult:
+    if method == "threshold_optimizer":
+        return threshold_optimizer(_ctx.y_true, _ctx.y_score, _ctx.sensitive_features, constraint=constraint,
+                                   y_pred=_ctx.y_pred, pos_label=_ctx.positive_label)
+    from sklearn.linear_model import LogisticRegression
+
+    return reduction(LogisticRegression(max_iter=1000), _ctx.features(), _ctx.y_true, _ctx.sensitive_features,
+                     method=method, constraint=constraint, pos_label=_ctx.positive_label)
+
+
+def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
+    """Before/after for a chosen mitigation, the accuracy-vs-disparity front, and the mitigated predictions."""
+    methods = (["threshold_optimizer"] if ctx.y_score is not None else []) + (
+        ["exponentiated_gradient", "grid_search", "reweighing", "balanced_resampling", "adversarial"]
+        if ctx.spec.features else [])
+    if not methods:
+        st.info("Mitigation needs scores (for group thresholds) or feature columns (to retrain a model).")
+        return
+    st.caption("Mitigators are fitted and evaluated on the audited rows, so the 'after' numbers are optimistic; "
+               "confirm them on held-out data. Retraining uses a logistic regression on the audit's features "
+               "(the adversarial classifier trains its own small network).")
+    c1, c2 = st.columns(2)
+    method = c1.selectbox("Method", methods, format_func=METHOD_TITLES.get, key="mit_method")
+    constraint = c2.selectbox("Constraint", CONSTRAINTS, key="mit_constraint", help=CONSTRAINT_HELP)
+    if st.button("Run mitigation", key="mit_run"):
+        st.session_state["mit_choice"] = (method, constraint)
+    if st.session_state.get("mit_choice") != (method, constraint):
+        return
+    try:
+        result = cached_mitigation(key, method, constraint, ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    table = result.comparison()
+    shown = table[table["grouping"].isin(["all rows", grouping_name])]
+    chart = go.Figure()
+    for i, side in enumerate(["before", "after"]):
+        chart.add_bar(name=side, x=shown["metric"].map(glossary.TITLES).fillna("Accuracy (all rows)"),
+                      y=shown[side], marker_color=PALETTE[i])
+    chart.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"},
+                        title=f"Before and after mitigation: {grouping_name}")
+    st.plotly_chart(chart, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(table, width="stretch", hide_index=True)
+    if result.front is not None:
+        disparity = FRONT_DISPARITY[constraint]
+        front = result.front
+        scatter = go.Figure()
+        for flag, colour, label in ((False, PALETTE[4], "other models"), (True, PALETTE[5], "Pareto front")):
+            part = front[front["pareto"] == flag]
+            scatter.add_scatter(x=part[disparity], y=part["accuracy"], mode="markers", name=label,
+                                marker={"color": colour, "size": 10})
+        scatter.update_layout(xaxis_title=glossary.TITLES[disparity] + " (worst attribute)", yaxis_title="accuracy",
+                              height=360, margin={"t": 30, "b": 10}, title="Accuracy vs disparity trade-off")
+        st.plotly_chart(scatter, width="stretch")
+        with st.expander("Data behind the trade-off chart"):
+            st.dataframe(front, width="stretch", hide_index=True)
+    st.download_button("Download mitigated predictions (CSV)", result.predictions_csv(ctx.y_true, ctx.y_pred),
+                       file_name=f"mitigated_{method}_{constraint}.csv", mime="text/csv", key="mit_download")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Searching for the cohorts with most errors ...")
+def cached_errors(key: str, _ctx: AuditContext) -> ErrorAnalysis:
+    columns = list(dict.fromkeys([*_ctx.spec.features, *_ctx.spec.sensitive]))
+    return error_cohorts(_ctx.frame[columns], _ctx.y_true, _ctx.y_pred, min_cohort_size=_ctx.settings.min_group_size)
+
+
+def error_panel(ctx: AuditContext, key: str) -> None:
+    """Worst cohorts by error rate with exact 95% intervals, and the table behind the chart."""
+    try:
+        result = cached_errors(key, ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    st.caption(f"A shallow decision tree on the features and sensitive attributes predicts where the model is wrong; "
+               f"each leaf is a cohort. Overall error rate: {result.overall_error_rate:.1%}.")
+    table = result.frame().head(10)
+    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"], orientation="h", marker_color=PALETTE[5],
+                           error_x={"type": "data", "symmetric": False,
+                                    "array": table["ci95"].str[1] - table["error_rate"],
+                                    "arrayminus": table["error_rate"] - table["ci95"].str[0]}))
+    fig.add_vline(x=result.overall_error_rate, line_dash="dash", annotation_text="overall")
+    fig.update_layout(xaxis_title="error rate", yaxis={"autorange": "reversed"}, height=420,
+                      margin={"t": 30, "b": 10, "l": 10})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(result.frame(), width="stretch", hide_index=True)
+    columns = list(dict.fromkeys([*ctx.spec.sensitive, *ctx.spec.features]))
+    if len(columns) < 2:
+        return
+    c1, c2 = st.columns(2)
+    first = c1.selectbox("Heat map rows", columns, index=0, key="err_first")
+    second = c2.selectbox("Heat map columns", [c for c in columns if c != first], key="err_second",
+                          help="Error rate for every pair of bins of two columns (numbers in five quantile bins).")
+    rate, count = error_heatmap(ctx.frame, first, second, ctx.y_true, ctx.y_pred)
+    heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[str(c) for c in rate.columns], y=[str(i) for i in rate.index],
+                                colorscale="Cividis", colorbar={"title": "error rate"},
+                                text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
+    heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"t": 30, "b": 10})
+    st.plotly_chart(heat, width="stretch")
+    with st.expander("Data behind the heat map"):
+        st.dataframe(rate, width="stretch")
+        st.dataframe(count, width="stretch")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Swapping identity terms and re-scoring ...")
+def cached_counterfactual(key: str, _ctx: AuditContext) -> CounterfactualReport:
+    names = list(_ctx.model.class_names or ()) if _ctx.model else []
+    positive = names.index(_ctx.positive_label) if _ctx.positive_label in names else _ctx.model.n_outputs - 1
+    return counterfactual_test(_ctx.texts(), runner_score_fn(_ctx.model), positive_index=positive)
+
+
+def counterfactual_panel(ctx: AuditContext, key: str) -> None:
+    st.caption("Each text is re-scored with identity terms swapped (he/she, christian/muslim, ...). A fair model's "
+               "prediction should not flip and its score should barely move.")
+    if not st.button("Run the identity-term swap test", key="cf_run") and not st.session_state.get("cf_done"):
+        return
+    st.session_state["cf_done"] = True
+    try:
+        report = cached_counterfactual(key, ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    pairs = report.pairs
+    labels = pairs["term_a"] + " → " + pairs["term_b"]
+    fig = go.Figure()
+    fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=PALETTE[5])
+    fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=PALETTE[0])
+    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data behind the chart"):
+        st.dataframe(pairs, width="stretch", hide_index=True)
+        st.dataframe(report.terms, width="stretch", hide_index=True)
+    st.subheader("Largest score changes")
+    st.dataframe(report.examples, width="stretch", hide_index=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Computing one-vs-rest group metrics ...")
+def cached_multiclass(key: str, _ctx: AuditContext) -> MulticlassReport:
+    return assess_multiclass(_ctx.y_true, _ctx.y_pred, _ctx.sensitive_features,
+                             min_group_size=_ctx.settings.min_group_size)
+
+
+def class_report(ctx: AuditContext, key: str) -> FairnessReport:
+    """Multiclass: the macro view in a table, and the one-vs-rest report of the chosen class for the panel."""
+    multi = cached_multiclass(key, ctx)
+    st.info(f"Multiclass model ({len(multi.classes)} classes): each class is assessed one-vs-rest; the table shows "
+            "the macro view (disparities averaged over classes).")
+    macro = {name: multi.macro_disparities(name) for name in multi.names}
+    st.dataframe(pd.DataFrame(macro).T.rename(columns=glossary.TITLES), width="stretch")
+    chosen = st.selectbox("Class (one-vs-rest)", multi.classes, key="ovr_class",
+                          help="The panel below treats this class as the positive outcome and every other as negative.")
+    return multi.per_class[chosen]
+
+
+def main() -> None:
+    st.title("Fairness")
+    st.caption("Does the model treat groups differently, how much, and how sure are we? Every number is computed per "
+               "sensitive attribute and per intersection, with 95% bootstrap confidence intervals.")
+    ctx = current_context()
+    if ctx is None:
+        show_empty_state()
+        st.stop()
+    key = context_key(ctx)
+    multiclass = len(set(ctx.classes)) > 2
+    try:
+        report = class_report(ctx, key) if multiclass else cached_report(key, ctx)
+    except AuditkitError as e:
+        show_error(e)
+        st.stop()
+    name = st.selectbox("Sensitive attribute or intersection", report.names,
+                        help="Intersections (a&b) compare combined groups, e.g. women of one age band.")
+    grouping = report[name]
+    for note in grouping.warnings:
+        st.warning(plain(note))
+    disparity_cards(grouping)
+    text_model = ctx.model is not None and ctx.model.kind == "text" and bool(ctx.spec.text_column)
+    tabs = st.tabs(["Group metrics", "Intersections", "Threshold", "Mitigation", "Error analysis"]
+                   + (["Counterfactual text test"] if text_model else []))
+    with tabs[0]:
+        metric_bars(grouping)
+    with tabs[1]:
+        intersection_heatmap(report)
+    with tabs[2]:
+        if ctx.y_score is None or multiclass:
+            st.info("The decision threshold can be moved for binary models with scores (probabilities) only.")
+        else:
+            threshold_panel(ctx, key, name)
+    with tabs[3]:
+        if multiclass:
+            st.info("Mitigation here supports binary labels; fairlearn's mitigators do not handle multiclass models.")
+        else:
+            mitigation_panel(ctx, key, name)
+    with tabs[4]:
+        error_panel(ctx, key)
+    if text_model:
+        with tabs[5]:
+            counterfactual_panel(ctx, key)
+
+
+main()

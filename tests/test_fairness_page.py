@@ -1,0 +1,134 @@
+"""The Fairness page renders a seeded audit: cards, sentences, warnings, charts and the threshold slider."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from auditkit.config import Settings
+from auditkit.context import AuditContext
+from auditkit.data.spec import AuditSpec
+from auditkit.fairness.section import build_section
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "fairness.py")
+
+
+def _context(tmp_path, *, scores: bool = True, n: int = 3000) -> AuditContext:
+    """Women are approved about half as often as men; group 'x' of band is tiny."""
+    rng = np.random.default_rng(0)
+    sex = rng.choice(["woman", "man"], n)
+    band = np.where(np.arange(n) < 10, "x", rng.choice(["y", "z"], n))
+    score = np.clip(rng.random(n) - np.where(sex == "woman", 0.25, 0.0), 0, 1)
+    frame = pd.DataFrame({"sex": sex, "band": band, "label": np.where(rng.random(n) < 0.5, "1", "0"),
+                          "pred": np.where(score >= 0.5, "1", "0"), "score": score})
+    spec = AuditSpec(target="label", sensitive=("sex", "band"), prediction_column="pred",
+                     score_column="score" if scores else None)
+    return AuditContext(spec, frame, "f" * 64, frame["label"].to_numpy(str), frame["pred"].to_numpy(str),
+                        score if scores else None, ("0", "1"), Settings(home=tmp_path))
+
+
+def _app(ctx) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_context"] = ctx
+    at.session_state["audit"] = {"fairness": build_section(ctx)}
+    return at.run()
+
+
+def test_page_without_audit_shows_the_empty_state():
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No audit yet" in i.value for i in at.info)
+
+
+def test_page_shows_cards_sentences_and_warnings(tmp_path):
+    ctx = _context(tmp_path)
+    at = _app(ctx)
+    assert not at.exception
+    section = build_section(ctx)["sex"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Demographic parity difference"] == f"{section['demographic_parity_difference']:.3f}"
+    assert metrics["Four-fifths rule"] == f"{section['four_fifths_rule']['ratio']:.2f}x"
+    assert section["four_fifths_rule"]["passed"] is False
+    assert any("below the four\\-fifths rule" in e.value for e in at.error)
+    assert any("at most 0" in c.value for c in at.caption)
+    at.selectbox[0].set_value("band").run()
+    assert not at.exception
+    assert any("'x' has 10 rows" in w.value for w in at.warning)
+    assert len(at.get("plotly_chart")) >= 3
+    cohorts = next(d.value for d in at.dataframe if "error_rate" in getattr(d.value, "columns", []))
+    assert cohorts["size"].sum() == 3000
+    heat_counts = [d.value for d in at.dataframe if d.value.shape == (2, 3) and d.value.dtypes.iloc[0].kind == "i"]
+    assert heat_counts and heat_counts[0].to_numpy().sum() == 3000  # sex x band cells cover every row
+
+
+def test_threshold_slider_moves_the_numbers(tmp_path):
+    at = _app(_context(tmp_path))
+    before = {m.label: m.value for m in at.metric}
+    at.slider(key="threshold").set_value(0.9).run()
+    assert not at.exception
+    after = {m.label: m.value for m in at.metric}
+    assert before != after
+
+
+def test_page_without_scores_explains_the_missing_slider(tmp_path):
+    at = _app(_context(tmp_path, scores=False))
+    assert not at.exception
+    assert any("binary models with scores" in i.value for i in at.info)
+
+
+def test_mitigation_tab_runs_and_offers_the_csv(tmp_path):
+    at = _app(_context(tmp_path))
+    at.button(key="mit_run").click().run()
+    assert not at.exception
+    tables = [d.value for d in at.dataframe]
+    comparison = next(t for t in tables if "before" in getattr(t, "columns", []))
+    row = comparison[(comparison["grouping"] == "sex") & (comparison["metric"] == "demographic_parity_difference")]
+    assert float(row["after"].iloc[0]) < float(row["before"].iloc[0])
+    assert at.get("download_button")
+
+
+def test_multiclass_page_shows_the_macro_view_and_one_class(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 1200
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "y": rng.choice(["a", "b", "c"], n)})
+    frame["p"] = np.where(rng.random(n) < 0.6, frame["y"], rng.choice(["a", "b", "c"], n))
+    spec = AuditSpec(target="y", sensitive=("sex",), prediction_column="p", positive_label="a")
+    ctx = AuditContext(spec, frame, "c" * 64, frame["y"].to_numpy(str), frame["p"].to_numpy(str), None,
+                       ("a", "b", "c"), Settings(home=tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_context"] = ctx
+    at.run()
+    assert not at.exception
+    macro = at.dataframe[0].value
+    section = build_section(ctx)["sex"]
+    assert macro.loc["sex", "Demographic parity difference"] == pytest.approx(section["demographic_parity_difference"])
+    at.selectbox(key="ovr_class").set_value("c").run()
+    assert not at.exception
+    one = section["one_vs_rest"]["c"]["demographic_parity_difference"]
+    assert {m.label: m.value for m in at.metric}["Demographic parity difference"] == f"{one:.3f}"
+
+
+def test_text_model_counterfactual_tab(tmp_path):
+    from auditkit.checkpoints.loader import load_model
+    from tests.builders import tiny_bert
+
+    model = load_model(tiny_bert(tmp_path / "bert"))
+    texts = ["she was very good", "he was not good", "the film was bad", "he was great", "she was awful"] * 8
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"text": texts, "sex": ["f", "m", "x", "m", "f"] * 8,
+                          "y": rng.choice(["0", "1"], len(texts)), "p": rng.choice(["0", "1"], len(texts))})
+    spec = AuditSpec(target="y", sensitive=("sex",), text_column="text", prediction_column="p")
+    ctx = AuditContext(spec, frame, "d" * 64, frame["y"].to_numpy(str), frame["p"].to_numpy(str), None, ("0", "1"),
+                       Settings(home=tmp_path), model=model)
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["audit_context"] = ctx
+    at.run()
+    at.button(key="cf_run").click().run()
+    assert not at.exception
+    pairs = next(d.value for d in at.dataframe if "flip_rate" in getattr(d.value, "columns", []))
+    he_she = pairs[(pairs["term_a"] == "he") & (pairs["term_b"] == "she")].iloc[0]
+    assert he_she["texts"] == 32  # 16 texts with "he" and 16 with "she", each swapped
+    assert 0.0 <= he_she["flip_rate"] <= 1.0
