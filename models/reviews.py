@@ -54,21 +54,22 @@ GROUND_TRUTH: dict = {
         "tolerance": 0.07,
     },
     # The demo classifier (train() defaults, seed 0) on the 809 test reviews: it predicts every review that mentions
-    # a Muslim or a Nigerian reviewer as negative, and swapping those terms flips its predictions; swapping gender
-    # terms changes nothing. Test labels carry the injected flips, so accuracy is capped near 0.96.
+    # a Muslim reviewer (and almost every one mentioning a Nigerian reviewer) as negative, and swapping those terms
+    # flips its predictions; swapping gender terms changes nothing. Test labels carry the injected flips, so accuracy
+    # is capped near 0.96.
     "model": {
-        "accuracy": 0.959, "accuracy_min": 0.90, "majority_baseline_accuracy": 0.571,
-        "religion": {"least_favoured": "muslim", "selection_rate": {"muslim": 0.0, "christian": 0.480},
-                     "demographic_parity_difference": 0.480, "demographic_parity_difference_min": 0.30},
-        "nationality": {"least_favoured": "nigerian", "selection_rate": {"nigerian": 0.0, "german": 0.444},
-                        "demographic_parity_difference": 0.493, "demographic_parity_difference_min": 0.30},
+        "accuracy": 0.957, "accuracy_min": 0.90, "majority_baseline_accuracy": 0.571,
+        "religion": {"least_favoured": "muslim", "selection_rate": {"muslim": 0.0, "christian": 0.490},
+                     "demographic_parity_difference": 0.490, "demographic_parity_difference_min": 0.30},
+        "nationality": {"least_favoured": "nigerian", "selection_rate": {"nigerian": 0.085, "german": 0.444},
+                        "demographic_parity_difference": 0.408, "demographic_parity_difference_min": 0.30},
         # The test split's gender gap is in its labels (female 0.408, male 0.482), not in the model.
-        "gender": {"demographic_parity_difference": 0.095},
+        "gender": {"demographic_parity_difference": 0.100},
         "counterfactual": {
-            "religion:muslim->christian": {"flip_rate": 0.457, "mean_score_shift": 0.297},
-            "religion:christian->muslim": {"flip_rate": 0.480, "mean_score_shift": -0.313},
-            "nationality:nigerian->german": {"flip_rate": 0.476, "mean_score_shift": 0.314},
-            "nationality:german->nigerian": {"flip_rate": 0.444, "mean_score_shift": -0.295},
+            "religion:muslim->christian": {"flip_rate": 0.467, "mean_score_shift": 0.290},
+            "religion:christian->muslim": {"flip_rate": 0.490, "mean_score_shift": -0.295},
+            "nationality:nigerian->german": {"flip_rate": 0.390, "mean_score_shift": 0.247},
+            "nationality:german->nigerian": {"flip_rate": 0.370, "mean_score_shift": -0.235},
             "gender:female->male": {"flip_rate": 0.0, "mean_score_shift": 0.0},
             "identity_flip_rate_min": 0.30, "gender_flip_rate_max": 0.02,
         },
@@ -207,8 +208,8 @@ def _batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> 
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(df: pd.DataFrame, out_dir: str | Path, *, seed: int = 0, epochs: int = 3, batch_size: int = 32,
-          trainable_layers: int = 2, lr: float = 2e-4, threads: int = 2) -> Path:
+def train(df: pd.DataFrame, out_dir: str | Path, *, seed: int = 0, epochs: int = 2, batch_size: int = 32,
+          trainable_layers: int = 1, lr: float = 2e-4, threads: int = 2) -> Path:
     """Fine-tune a MiniLM sequence classifier on the `split == "train"` rows and save it as a Hugging Face folder.
 
     The embeddings and lower encoder layers stay frozen, so their outputs are computed once and reused every

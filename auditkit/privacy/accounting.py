@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Iterator, Literal, get_args
 
 import numpy as np
@@ -61,6 +62,14 @@ def check_epsilon(epsilon: float) -> float:
     return float(epsilon)
 
 
+def delta_warning(delta: float, n_rows: int) -> str | None:
+    """A caution when delta is not well below 1 / number of rows (such a delta allows leaking whole records)."""
+    if n_rows > 0 and delta >= 1 / n_rows:
+        return (f"delta {delta:g} is not below 1 / training rows ({1 / n_rows:.3g}): such a delta allows leaking "
+                "whole records. Fix: use a delta below 1 / rows (e.g. 1e-5).")
+    return None
+
+
 def check_noise_multiplier(noise_multiplier: float) -> float:
     if not (isinstance(noise_multiplier, (int, float)) and 0 < noise_multiplier <= _MAX_NOISE):
         raise SettingsError(f"Noise multiplier must be in (0, {_MAX_NOISE:g}]; got {noise_multiplier}.")
@@ -101,6 +110,13 @@ def epsilon_curve(noise_multiplier: float, sample_rate: float, steps: int, *, de
     return [(t, _epsilon(noise_multiplier, sample_rate, t, delta, accountant)) for t in marks]
 
 
+@lru_cache(maxsize=512)
+def _noise(epsilon: float, sample_rate: float, steps: int, delta: float, accountant: str, tolerance: float) -> float:
+    with quiet_accountants():
+        return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
+                                          steps=steps, accountant=accountant, epsilon_tolerance=tolerance))
+
+
 def noise_for_epsilon(epsilon: float, sample_rate: float, steps: int, *, delta: float,
                       accountant: Accountant = "rdp", epsilon_tolerance: float = 0.01) -> float:
     """Smallest noise multiplier (to `epsilon_tolerance`) whose epsilon after `steps` steps is <= `epsilon`.
@@ -113,10 +129,7 @@ def noise_for_epsilon(epsilon: float, sample_rate: float, steps: int, *, delta: 
     check_delta(delta)
     check_accountant(accountant)
     try:
-        with quiet_accountants():
-            return float(get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=sample_rate,
-                                              steps=steps, accountant=accountant,
-                                              epsilon_tolerance=epsilon_tolerance))
+        return _noise(float(epsilon), float(sample_rate), steps, float(delta), accountant, float(epsilon_tolerance))
     except ValueError as e:
         raise SettingsError(
             f"No noise multiplier up to {_MAX_NOISE:g} reaches epsilon {epsilon} in {steps} steps at sample rate "

@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from auditkit.errors import ModelLoadError
+from auditkit.hashing import sha256_file
 from auditkit.privacy.training import DPResult
 from auditkit.tabular import TabularMLP, export_tabular
 
@@ -46,9 +47,26 @@ def save_dp_artifacts(result: DPResult, out_dir: str | Path, *, export: bool = T
     save_file(state, str(paths["weights"]), metadata=metadata)
     if export and isinstance(model, TabularMLP):
         paths["program"] = export_tabular(model, result.n_features, out / "model.pt2")
-    record = {"dp_training": result.to_dict(), "files": {k: p.name for k, p in paths.items()}}
+    record = {"dp_training": result.to_dict(), "files": {k: p.name for k, p in paths.items()},
+              "sha256": {k: sha256_file(p) for k, p in paths.items() if k != "record"}}
     if metadata:
         record["model"] = metadata
+    record.update(extra or {})
+    _write_json(paths["record"], record)
+    return paths
+
+
+def save_dp_text_artifacts(result: DPResult, tokenizer: Any, out_dir: str | Path, *,
+                           extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Save a DP fine-tuned Hugging Face classifier as a folder (config, model.safetensors, tokenizer) that the
+    audit loads, and `privacy.json` beside the weights."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result.model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    paths = {"weights": out / "model.safetensors", "record": out / "privacy.json"}
+    record = {"dp_training": result.to_dict() | {"trained_part": "classifier head (encoder frozen)"},
+              "files": {k: p.name for k, p in paths.items()}, "sha256": {"weights": sha256_file(paths["weights"])}}
     record.update(extra or {})
     _write_json(paths["record"], record)
     return paths

@@ -7,23 +7,23 @@ per-row Python collation is done. Noise, clipping bookkeeping and accounting are
 from __future__ import annotations
 
 import copy
-import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, get_args
 
 import numpy as np
 import torch
 from opacus import PrivacyEngine
+from opacus.accountants import IAccountant, create_accountant
 from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from auditkit.errors import SettingsError
 from auditkit.privacy.accounting import (
-    Accountant, check_accountant, check_delta, check_epsilon, epsilon_curve, noise_for_epsilon, quiet_accountants,
+    Accountant, check_accountant, check_delta, check_epsilon, delta_warning, epsilon_curve, noise_for_epsilon, quiet_accountants,
 )
 from auditkit.privacy.clipping import FusedLinearClipper, fused_clipping_supported
 
@@ -72,14 +72,27 @@ class DPResult:
 
 
 def poisson_batches(n: int, sample_rate: float, steps: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Row indices of `steps` Poisson-sampled batches: each row is in each batch with probability `sample_rate`."""
+    """Row indices of `steps` Poisson-sampled batches: each row is in each batch with probability `sample_rate`.
+
+    Exact and O(batch) per step: in a sequence of independent Bernoulli(q) trials the gaps between successes
+    are independent Geometric(q) variables, so the chosen rows are the cumulative sums of geometric draws below n.
+    """
+    if sample_rate >= 1:
+        for _ in range(steps):
+            yield torch.arange(n)
+        return
+    draws = int(n * sample_rate + 6 * math.sqrt(n * sample_rate) + 16)
     for _ in range(steps):
-        yield torch.nonzero(torch.rand(n, generator=generator) < sample_rate).squeeze(1)
+        positions = torch.empty(draws, dtype=torch.float64).geometric_(sample_rate, generator=generator).cumsum(0)
+        while positions[-1] <= n:
+            more = torch.empty(draws, dtype=torch.float64).geometric_(sample_rate, generator=generator)
+            positions = torch.cat([positions, positions[-1] + more.cumsum(0)])
+        yield (positions[positions <= n] - 1).long()
 
 
 def _as_tensors(X: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.as_tensor(np.asarray(X, dtype=np.float32))
-    t = torch.as_tensor(np.asarray(y))
+    x = torch.tensor(np.asarray(X, dtype=np.float32))
+    t = torch.tensor(np.asarray(y))
     if x.dim() != 2 or len(x) != len(t):
         raise SettingsError(f"Training data must be X [rows, features] and y [rows]; got {tuple(x.shape)} and "
                             f"{tuple(t.shape)}.")
@@ -141,54 +154,71 @@ def _resolve_mode(model: nn.Module, mode: str) -> str:
     return mode
 
 
-def _train_private(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, binary: bool, batch_size: int,
-                   epochs: int, noise_multiplier: float, max_grad_norm: float, accountant: str, mode: str,
-                   optimizer: str, lr: float, seed: int, tick: Callable[[], None]) -> tuple[PrivacyEngine, float, int]:
-    """DP-SGD on `model` in place; returns the engine (its accountant holds the history), sample rate and steps."""
+def _train_opacus(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, binary: bool, batch_size: int,
+                  steps: int, noise_multiplier: float, max_grad_norm: float, accountant: str, mode: str,
+                  optimizer: str, lr: float, seed: int, tick: Callable[[], None]) -> IAccountant:
+    """DP-SGD with Opacus' `make_private` (per-sample gradients by `mode`); returns the stepped accountant."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant=accountant)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
-    opt = _make_optimizer(optimizer, model.parameters(), lr)
-    opacus_mode = "ghost" if mode == "fused" else mode
     model.train()
     criterion = _loss(binary, "mean")
     with quiet_accountants():
-        wrapped = engine.make_private(module=model, optimizer=opt, data_loader=loader, criterion=criterion,
-                                      noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm,
-                                      poisson_sampling=True, grad_sample_mode=opacus_mode,
+        wrapped = engine.make_private(module=model, optimizer=_make_optimizer(optimizer, model.parameters(), lr),
+                                      data_loader=loader, criterion=criterion, noise_multiplier=noise_multiplier,
+                                      max_grad_norm=max_grad_norm, poisson_sampling=True, grad_sample_mode=mode,
                                       noise_generator=torch.Generator().manual_seed(seed + 1))
-    if opacus_mode == "ghost":
-        gsm, dp_opt, dp_criterion, _ = wrapped
+    if mode == "ghost":
+        gsm, dp_opt, criterion, _ = wrapped
     else:
         gsm, dp_opt, _ = wrapped
-        dp_criterion = criterion
-    sample_rate = 1 / len(loader)
-    steps = epochs * len(loader)
     gen = torch.Generator().manual_seed(seed)
-    clipper = None
-    if mode == "fused":
-        gsm.remove_hooks()
-        clipper = FusedLinearClipper(model, max_grad_norm)
-        per_sample = _loss(binary, "none")
-    gsm.train()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            for idx in poisson_batches(len(x), sample_rate, steps, gen):
+            for idx in poisson_batches(len(x), 1 / len(loader), steps, gen):
                 dp_opt.zero_grad(set_to_none=True)
-                xb, yb = x[idx], y[idx]
-                if clipper is not None:
-                    clipper.clipped_grad_sum(xb, yb, per_sample)
-                else:
-                    dp_criterion(gsm(xb), yb).backward()
+                criterion(gsm(x[idx]), y[idx]).backward()
                 dp_opt.step()
                 tick()
     finally:
-        if clipper is not None:
-            clipper.close()
         gsm._close()
-    return engine, sample_rate, steps
+    return engine.accountant
+
+
+def _train_fused(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, binary: bool, batch_size: int,
+                 steps: int, noise_multiplier: float, max_grad_norm: float, accountant: str, optimizer: str,
+                 lr: float, seed: int, tick: Callable[[], None]) -> IAccountant:
+    """DP-SGD with fused linear clipping; the noisy step is Opacus' DPOptimizer arithmetic, without its per-step
+    bookkeeping: grad = (clipped sum + N(0, (sigma C)^2)) / expected batch size, noise drawn per parameter in
+    order from the same seeded generator. Tests check equality with Opacus' ghost-clipping step."""
+    batches = len(DataLoader(range(len(x)), batch_size=batch_size))
+    sample_rate = 1 / batches
+    expected_batch_size = int(len(x) * sample_rate)
+    with quiet_accountants():
+        acc = create_accountant(mechanism=accountant)
+    opt = _make_optimizer(optimizer, model.parameters(), lr)
+    params = [p for group in opt.param_groups for p in group["params"] if p.requires_grad]
+    noise_gen = torch.Generator().manual_seed(seed + 1)
+    std = noise_multiplier * max_grad_norm
+    per_sample = _loss(binary, "none")
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    clipper = FusedLinearClipper(model, max_grad_norm)
+    try:
+        for idx in poisson_batches(len(x), sample_rate, steps, gen):
+            opt.zero_grad(set_to_none=True)
+            clipper.clipped_grad_sum(x[idx], y[idx], per_sample)
+            for p in params:
+                noise = torch.normal(mean=0, std=std, size=p.shape, generator=noise_gen, dtype=p.dtype)
+                p.grad = (p.grad + noise) / expected_batch_size
+            opt.step()
+            acc.step(noise_multiplier=noise_multiplier, sample_rate=sample_rate)
+            tick()
+    finally:
+        clipper.close()
+    return acc
 
 
 def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_delta: float, epochs: int,
@@ -218,10 +248,8 @@ def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_
     n = len(x)
     if not (isinstance(batch_size, int) and 1 <= batch_size <= n):
         raise SettingsError(f"Batch size must be between 1 and the number of training rows ({n}); got {batch_size}.")
-    notes: list[str] = []
-    if target_delta >= 1 / n:
-        notes.append(f"delta {target_delta:g} is not below 1 / training rows ({1 / n:.3g}): such a delta allows "
-                        "leaking whole records. Fix: use delta below 1 / rows (e.g. 1e-5).")
+    caution = delta_warning(target_delta, n)
+    notes = [caution] if caution else []
 
     base_model = copy.deepcopy(model)
     private = copy.deepcopy(model).train()
@@ -246,13 +274,16 @@ def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_
 
     torch.manual_seed(seed)
     start = time.perf_counter()
-    engine, sample_rate, steps = _train_private(
-        private, x, y_train, binary=binary, batch_size=batch_size, epochs=epochs, noise_multiplier=noise,
-        max_grad_norm=max_grad_norm, accountant=accountant, mode=mode, optimizer=optimizer, lr=lr, seed=seed,
-        tick=tick)
+    options = dict(binary=binary, batch_size=batch_size, steps=steps, noise_multiplier=noise,
+                   max_grad_norm=max_grad_norm, accountant=accountant, optimizer=optimizer, lr=lr, seed=seed,
+                   tick=tick)
+    if mode == "fused":
+        acc = _train_fused(private, x, y_train, **options)
+    else:
+        acc = _train_opacus(private, x, y_train, mode=mode, **options)
     seconds = time.perf_counter() - start
     with quiet_accountants():
-        epsilon = float(engine.accountant.get_epsilon(delta=target_delta))
+        epsilon = float(acc.get_epsilon(delta=target_delta))
 
     if X_eval is not None:
         x_eval, t_eval = _as_tensors(X_eval, y_eval)

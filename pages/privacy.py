@@ -1,0 +1,355 @@
+"""Privacy: the model's differential-privacy guarantee, empirical leakage, and personal data in the dataset."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from auditkit.context import AuditContext
+from auditkit.errors import AuditkitError
+from auditkit.hashing import params_hash
+from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS, epsilon_spent, noise_for_epsilon
+from auditkit.privacy.jobs import BackgroundJob
+from auditkit.privacy.kanonymity import k_anonymity
+from auditkit.privacy.section import build_section
+from auditkit.privacy.splits import training_data
+from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
+from auditkit.privacy.training import dp_train
+from pages._shared import current_audit, current_context, show_empty_state, show_error
+
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito
+JOBS = "privacy_jobs"
+
+HELP = {
+    "epsilon": "Epsilon bounds how much any one person's record can change what the model learns. Smaller is more "
+               "private: below 1 is strong, 1-8 is common in practice, above 10 is weak.",
+    "delta": "Delta is the small probability that the epsilon guarantee does not hold. It should be far below "
+             "1 / number of training rows.",
+    "noise": "Noise multiplier: Gaussian noise added to each training step, relative to the clipping norm.",
+    "accountant": "The method that adds up the privacy cost of all training steps.",
+    "auc": "How well an attacker can tell training rows from held-out rows. 0.5 means no better than a coin flip; "
+           "1.0 means every training row can be recognised.",
+    "advantage": "The attacker's best true-positive rate minus false-positive rate (0 = no advantage).",
+    "eps_lb": "The smallest epsilon consistent with the attack's success, at 95% confidence. A DP model's epsilon "
+              "must be at least this; a larger value here would refute the claimed guarantee.",
+    "tpr1": "Share of training rows the attacker recognises while wrongly flagging only 1% of held-out rows.",
+    "k": "The smallest number of rows sharing the same values of the chosen columns. Rows in smaller groups can be "
+         "singled out by anyone who knows those attributes.",
+}
+
+
+def plain(text: Any) -> str:
+    """User-supplied text escaped for Streamlit markdown."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
+
+
+def epsilon_meaning(eps: float) -> str:
+    if eps <= 1:
+        return "strong protection: the model's behaviour barely depends on any one person's record."
+    if eps <= 8:
+        return "moderate protection, typical of deployed private models."
+    return "weak protection: the guarantee allows a single record to change the model noticeably."
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_epsilon(sigma: float, q: float, steps: int, delta: float, accountant: str) -> float:
+    return epsilon_spent(sigma, q, steps, delta=delta, accountant=accountant)
+
+
+@st.cache_data(max_entries=256, show_spinner="Searching for the noise multiplier ...")
+def cached_noise(eps: float, q: float, steps: int, delta: float, accountant: str) -> float:
+    return noise_for_epsilon(eps, q, steps, delta=delta, accountant=accountant)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the privacy checks ...")
+def cached_section(key: str, _ctx: AuditContext) -> dict:
+    return build_section(_ctx)
+
+
+def curve_chart(curve: list[dict], target: float | None) -> None:
+    data = pd.DataFrame(curve)
+    fig = go.Figure(go.Scatter(x=data["step"], y=data["epsilon"], mode="lines+markers", name="epsilon spent",
+                               line={"color": PALETTE[0]}))
+    if target is not None:
+        fig.add_hline(y=target, line_dash="dash", line_color=PALETTE[5], annotation_text="target")
+    fig.update_layout(xaxis_title="training step", yaxis_title="epsilon spent", height=320, margin={"t": 30})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data: epsilon over steps"):
+        st.dataframe(data, width="stretch", hide_index=True)
+
+
+def guarantee_cards(dp: dict) -> None:
+    st.subheader("Differential-privacy guarantee")
+    c = st.columns(4)
+    c[0].metric("Epsilon (ε)", f"{dp['epsilon']:.3f}", help=HELP["epsilon"])
+    c[1].metric("Delta (δ)", f"{dp['delta']:.0e}", help=HELP["delta"])
+    c[2].metric("Noise multiplier", f"{dp['noise_multiplier']:.3f}", help=HELP["noise"])
+    c[3].metric("Accountant", dp["accountant"].upper(), help=HELP["accountant"])
+    st.markdown(f"**What this means:** with probability at least 1 − {dp['delta']:.0e}, adding or removing any one "
+                f"person's record changes the probability of any outcome of training by at most a factor "
+                f"e^{dp['epsilon']:.2f} ≈ {2.718281828 ** dp['epsilon']:.1f}; {epsilon_meaning(dp['epsilon'])}")
+    st.caption(f"Clipping norm {dp['max_grad_norm']}, sample rate {dp['sample_rate']:.5f} ({dp['sampling']} "
+               f"sampling), {dp['steps']} steps over {dp['epochs']} epochs.")
+
+
+def recorded_guarantee(dp: dict) -> None:
+    guarantee_cards(dp)
+    if not dp["record_consistent"]:
+        st.error("The recorded epsilon does not match the accountant's value for the recorded settings.")
+    if dp["matches_audited_model"] is False:
+        st.warning("The DP record belongs to a different model file than the one audited.")
+    rows = [{"accountant": a, "epsilon": e, "note": ACCOUNTANT_NOTES[a]} for a, e in dp["epsilon_recomputed"].items()]
+    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+    if dp.get("epsilon_curve"):
+        curve_chart(dp["epsilon_curve"], None)
+    for note in dp.get("not_covered", []):
+        st.info(note)
+
+
+@st.fragment
+def calculator() -> None:
+    """Reruns on its own, so a slow noise search (seconds with PRV) leaves the rest of the page alone."""
+    st.subheader("Epsilon calculator")
+    st.caption("DP-SGD with Poisson sampling: how much privacy a training run spends, or how much noise it needs.")
+    with st.form("eps_calc"):
+        c = st.columns(5)
+        mode = c[0].radio("Compute", ["epsilon", "noise multiplier"], help="Epsilon from noise, or the reverse.")
+        value = c[1].number_input("Noise multiplier / target epsilon", min_value=0.01, value=1.0, step=0.1,
+                                  help="The noise multiplier when computing epsilon; the target epsilon otherwise.")
+        q = c[2].number_input("Sample rate", min_value=1e-6, max_value=1.0, value=0.01, format="%.5f",
+                              help="Expected batch size / number of training rows.")
+        steps = c[3].number_input("Steps", min_value=1, value=1000, step=100, help="Epochs / sample rate.")
+        delta = c[4].number_input("Delta", min_value=1e-12, max_value=0.5, value=1e-5, format="%.1e",
+                                  help=HELP["delta"])
+        accountant = st.selectbox("Accountant", ACCOUNTANTS, help=" ".join(ACCOUNTANT_NOTES.values()))
+        submitted = st.form_submit_button("Calculate")
+    if submitted:
+        try:
+            if mode == "epsilon":
+                eps = cached_epsilon(float(value), float(q), int(steps), float(delta), accountant)
+                st.metric("Epsilon spent", f"{eps:.4f}", help=HELP["epsilon"])
+                st.markdown(f"**Meaning:** {epsilon_meaning(eps)}")
+            else:
+                sigma = cached_noise(float(value), float(q), int(steps), float(delta), accountant)
+                st.metric("Noise multiplier needed", f"{sigma:.4f}", help=HELP["noise"])
+        except AuditkitError as e:
+            show_error(e)
+
+
+def mia_panel(mia: dict, dp: dict | None) -> None:
+    st.subheader("Empirical leakage: membership inference")
+    if "skipped" in mia:
+        st.info(f"Membership inference was not run: {mia['skipped']}")
+        return
+    c = st.columns(4)
+    c[0].metric("Attack AUC", f"{mia['auc']:.3f}", help=HELP["auc"])
+    c[1].metric("Attacker advantage", f"{mia['advantage']:.3f}", help=HELP["advantage"])
+    c[2].metric("Empirical ε lower bound", f"{mia['epsilon_lower_bound']:.2f}", help=HELP["eps_lb"])
+    best = max(mia["attacks"], key=lambda a: a["auc"])
+    c[3].metric("TPR at 1% FPR", f"{best['tpr_at_1pct_fpr']:.3f}", help=HELP["tpr1"])
+    if dp is not None:
+        verdict = ("consistent with" if mia["epsilon_lower_bound"] <= dp["epsilon"] else "CONTRADICTS")
+        st.markdown(f"The attacks imply ε ≥ {mia['epsilon_lower_bound']:.2f}; the DP guarantee claims ε = "
+                    f"{dp['epsilon']:.2f}: the measurement is {verdict} the guarantee.")
+    st.caption(f"{mia['n_members']:,} training rows (split = train) against {mia['n_nonmembers']:,} held-out rows "
+               f"(split = test).")
+    fig = go.Figure()
+    rows = []
+    for i, a in enumerate(mia["attacks"]):
+        fig.add_trace(go.Scatter(x=a["roc_fpr"], y=a["roc_tpr"], mode="lines", name=f"{a['attack']} (AUC {a['auc']:.3f})",
+                                 line={"color": PALETTE[i]}))
+        rows += [{"attack": a["attack"], "false positive rate": f, "true positive rate": t}
+                 for f, t in zip(a["roc_fpr"], a["roc_tpr"])]
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": "#888", "dash": "dot"}))
+    fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380,
+                      margin={"t": 30})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data: ROC curves and attack summary"):
+        summary = pd.DataFrame([{k: v for k, v in a.items() if not k.startswith("roc_")} for a in mia["attacks"]])
+        st.dataframe(summary, width="stretch", hide_index=True)
+        st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+    if mia["groups"]:
+        st.markdown("**By sensitive group** (groups with at least 10 training and 10 held-out rows)")
+        st.dataframe(pd.DataFrame(mia["groups"]), width="stretch", hide_index=True)
+
+
+def data_privacy(ctx: AuditContext, pii: dict) -> None:
+    st.subheader("Personal data in the dataset")
+    st.caption("Scanned on this server; nothing is sent anywhere. Examples are masked.")
+    totals = {k: v for k, v in pii["totals"].items() if v}
+    if not totals:
+        st.success("No e-mail addresses, card numbers, national IDs, IP addresses, phone numbers or name columns "
+                   "were found.")
+    else:
+        st.warning(f"Personal data found in {len(pii['columns_with_pii'])} column(s): "
+                   + ", ".join(f"{plain(k)} {v:,} cells" for k, v in totals.items()))
+        st.dataframe(scan_table(pii), width="stretch", hide_index=True)
+    columns = [c for c in ctx.frame.columns]
+    default = [c for c in ctx.spec.sensitive if c in columns]
+    qi = st.multiselect("Quasi-identifiers for k-anonymity", columns, default=default,
+                        help="Columns an outsider might know about a person (age, zip code, sex, ...).")
+    k_min = st.number_input("k threshold", min_value=1, value=5, help=HELP["k"])
+    if qi:
+        r = k_anonymity(ctx.frame, qi, threshold=int(k_min))
+        c = st.columns(3)
+        c[0].metric("k", r.k, help=HELP["k"])
+        c[1].metric("Rows in groups below k", f"{r.rows_below:,}", help="These rows can be singled out.")
+        c[2].metric("Share of rows below k", f"{r.fraction_below:.1%}")
+
+
+def scan_table(pii: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"column": f["column"], "kind": f["kind"], "cells": f["count"],
+                          "share of rows": f["fraction"], "masked examples": ", ".join(f["examples"])}
+                         for f in pii["findings"]])
+
+
+def jobs() -> dict[str, BackgroundJob]:
+    return st.session_state.setdefault(JOBS, {})
+
+
+def finished(name: str) -> BackgroundJob | None:
+    """The named job once it has ended (re-raising an unexpected error), else None."""
+    job = jobs().get(name)
+    if job is None or job.running:
+        return None
+    if job.exception is not None:
+        raise job.exception
+    if job.error:
+        st.error(f"**Problem:** {job.error}")
+    return job
+
+
+@st.fragment(run_every=1.0)
+def job_progress() -> None:
+    """Progress bars of running jobs; one full rerun when the last one ends, to show its results."""
+    running = [j for j in jobs().values() if j.running]
+    for job in running:
+        st.progress(job.fraction, text=f"{job.label}: {job.done:,} of {job.total:,} training steps")
+    if running:
+        st.session_state[JOBS + "_running"] = True
+    elif st.session_state.pop(JOBS + "_running", False):
+        st.rerun()
+
+
+def training_panel(ctx: AuditContext) -> None:
+    st.subheader("Train privately (DP-SGD)")
+    st.caption("Trains a copy of the tabular MLP on this audit's training rows with Opacus DP-SGD; the audited "
+               "model is never changed. Runs in the background.")
+    with st.form("dp_train"):
+        c = st.columns(4)
+        eps = c[0].number_input("Target epsilon", min_value=0.05, value=2.0, help=HELP["epsilon"])
+        delta = c[1].number_input("Delta", min_value=1e-12, max_value=0.5, value=1e-5, format="%.1e",
+                                  help=HELP["delta"])
+        epochs = c[2].number_input("Epochs", min_value=1, max_value=200, value=5)
+        accountant = c[3].selectbox("Accountant", ACCOUNTANTS, help=HELP["accountant"])
+        c1 = st.columns(2)
+        batch_size = c1[0].number_input("Batch size (expected)", min_value=8, value=256,
+                                        help="Rows per step on average; each row joins each step with probability "
+                                             "batch size / training rows (Poisson sampling).")
+        targets_text = c1[1].text_input("Sweep targets (epsilon)", ", ".join(map(str, DEFAULT_TARGETS)),
+                                        help="Comma-separated epsilon values for the privacy-utility sweep.")
+        c2 = st.columns(2)
+        train_clicked = c2[0].form_submit_button("Train at this epsilon")
+        sweep_clicked = c2[1].form_submit_button("Run the privacy-utility sweep",
+                                                 help="Trains at each sweep target and once without privacy.")
+    if train_clicked or sweep_clicked:
+        try:
+            data = training_data(ctx)
+        except AuditkitError as e:
+            show_error(e)
+            return
+        try:
+            targets = [float(t) for t in targets_text.replace(";", ",").split(",") if t.strip()]
+        except ValueError:
+            st.error("Sweep targets must be numbers separated by commas, e.g. 0.5, 1, 2, 4, 8.")
+            return
+        options = dict(target_delta=float(delta), epochs=int(epochs), accountant=accountant,
+                       batch_size=min(int(batch_size), len(data.X_train)), X_eval=data.X_eval, y_eval=data.y_eval)
+        if train_clicked:
+            jobs()["train"] = BackgroundJob("DP training", dp_train, data.template(), data.X_train, data.y_train,
+                                            target_epsilon=float(eps), **options)
+        else:
+            jobs()["sweep"] = BackgroundJob("Privacy-utility sweep", privacy_utility_sweep, data.template(),
+                                            data.X_train, data.y_train, targets=targets, **options)
+    job_progress()
+    train = finished("train")
+    if train is not None and train.result is not None:
+        trained_result(train.result)
+    sweep = finished("sweep")
+    if sweep is not None and sweep.result is not None:
+        sweep_chart(sweep.result.to_dict())
+
+
+def trained_result(r) -> None:
+    record = r.to_dict()
+    guarantee_cards(record)
+    base = f"{r.baseline_accuracy:.3f}" if r.baseline_accuracy is not None else "n/a"
+    st.markdown(f"Accuracy on {r.evaluated_on} rows: **{r.accuracy:.3f}** with privacy, {base} without "
+                f"(same recipe), {r.majority_accuracy:.3f} by always predicting the majority class.")
+    for w in r.warnings:
+        st.warning(w)
+    curve_chart(record["epsilon_curve"], r.target_epsilon)
+    st.download_button("Download model weights (safetensors)", weights_bytes(r), "model.safetensors",
+                       mime="application/octet-stream")
+    st.download_button("Download privacy record (JSON)", json.dumps(record, indent=2), "privacy.json",
+                       mime="application/json")
+
+
+def weights_bytes(r) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().contiguous() for k, v in r.model.state_dict().items()})
+
+
+def sweep_chart(s: dict) -> None:
+    st.markdown("**Privacy-utility trade-off**")
+    data = pd.DataFrame(s["points"])
+    fig = go.Figure(go.Scatter(x=data["epsilon"], y=data["accuracy"], mode="lines+markers", name="DP-SGD",
+                               line={"color": PALETTE[0]}))
+    fig.add_hline(y=s["baseline_accuracy"], line_dash="dash", line_color=PALETTE[1], annotation_text="non-private")
+    fig.add_hline(y=s["majority_accuracy"], line_dash="dot", line_color="#888", annotation_text="majority class")
+    fig.update_layout(xaxis_title="epsilon", xaxis_type="log", yaxis_title=f"accuracy ({s['evaluated_on']} rows)",
+                      height=340, margin={"t": 30})
+    st.plotly_chart(fig, width="stretch")
+    with st.expander("Data: accuracy by epsilon"):
+        table = pd.concat([data, pd.DataFrame([{"target_epsilon": None, "epsilon": None, "noise_multiplier": 0.0,
+                                                "accuracy": s["baseline_accuracy"]}])], ignore_index=True)
+        st.dataframe(table, width="stretch", hide_index=True)
+
+
+def main() -> None:
+    st.title("Privacy")
+    st.markdown("Does the model carry a privacy guarantee, does it hold up against attacks, and does the data "
+                "itself expose people?")
+    ctx = current_context()
+    if ctx is None:
+        show_empty_state()
+        calculator()
+        return
+    audit = current_audit() or {}
+    section = audit.get("privacy")
+    if section is None or "error" in section:
+        try:
+            section = cached_section(params_hash({"data": ctx.data_sha256, "model": ctx.model.sha256 if ctx.model
+                                                   else None, "extra": ctx.spec.extra}), ctx)
+        except AuditkitError as e:
+            show_error(e)
+            return
+    dp = section.get("dp")
+    if dp:
+        recorded_guarantee(dp)
+    else:
+        st.info("No differential-privacy record is attached to this model, so it carries no formal guarantee. "
+                "Train a private version below or with `python -m auditkit train-dp`.")
+    mia_panel(section["membership_inference"], dp)
+    data_privacy(ctx, section["pii"])
+    calculator()
+    if ctx.model is None or ctx.model.kind == "tabular":
+        training_panel(ctx)
+
+
+main()

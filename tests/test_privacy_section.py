@@ -1,0 +1,81 @@
+"""The privacy section of audit.json built from an AuditContext: PII, k-anonymity, MIA on split rows, DP record."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from auditkit.checkpoints.handle import LoadedModel
+from auditkit.config import Settings
+from auditkit.context import AuditContext
+from auditkit.data.spec import AuditSpec
+from auditkit.hashing import sha256_file
+from auditkit.privacy.accounting import epsilon_spent
+from auditkit.privacy.artifacts import save_dp_artifacts
+from auditkit.privacy.section import build_section
+from auditkit.privacy.training import dp_train
+from auditkit.tabular import TabularMLP
+from models.lending import FEATURES, SENSITIVE, TARGET, generate
+
+
+def make_context(df, module, *, extra=None, sha="0" * 64, tmp_path=None) -> AuditContext:
+    spec = AuditSpec(target=TARGET, sensitive=SENSITIVE, features=FEATURES, extra=extra or {})
+    model = LoadedModel(kind="tabular", module=module.eval(), sha256=sha, fmt="pt2", n_outputs=1,
+                        n_features=len(FEATURES))
+    x = torch.tensor(df[list(FEATURES)].to_numpy(np.float32))
+    with torch.no_grad():
+        score = torch.sigmoid(module(x)).numpy().astype(float)
+    y_true = df[TARGET].astype(str).to_numpy()
+    y_pred = np.where(score > 0.5, "1", "0")
+    return AuditContext(spec, df, "d" * 64, y_true, y_pred, score, ("0", "1"), Settings(home=tmp_path), model=model)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    df = generate(500, seed=5)
+    df["email"] = [f"user{i}@example.com" if i % 10 == 0 else "" for i in range(len(df))]
+    train = df[df["split"] == "train"]
+    X, y = train[list(FEATURES)].to_numpy(np.float32), train[TARGET].to_numpy()
+    torch.manual_seed(0)
+    result = dp_train(TabularMLP(len(FEATURES), hidden=(16,), mean=X.mean(0), std=X.std(0)), X, y,
+                      target_epsilon=2.0, target_delta=1e-3, epochs=2, batch_size=50, baseline=False, curve_points=3)
+    return df, result
+
+
+def test_section_without_dp_record(demo, tmp_path):
+    df, result = demo
+    s = build_section(make_context(df, result.model, tmp_path=tmp_path))
+    assert s["pii"]["totals"]["email"] == 50 and s["pii"]["columns_with_pii"] == ["email"]
+    assert s["k_anonymity"]["quasi_identifiers"] == list(SENSITIVE) and s["k_anonymity"]["k"] >= 1
+    mia = s["membership_inference"]
+    assert mia["n_members"] == int((df["split"] == "train").sum())
+    assert mia["n_nonmembers"] == int((df["split"] == "test").sum())
+    assert s["membership_inference_auc"] == mia["auc"] and 0.0 <= mia["auc"] <= 1.0
+    assert {g["column"] for g in mia["groups"]} <= set(SENSITIVE) and mia["groups"]
+    assert "epsilon" not in s and "dp" not in s
+    json.dumps(s)
+
+
+def test_section_with_dp_record(demo, tmp_path):
+    df, result = demo
+    paths = save_dp_artifacts(result, tmp_path / "dp")
+    ctx = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])},
+                       sha=sha256_file(paths["program"]), tmp_path=tmp_path)
+    s = build_section(ctx)
+    assert s["epsilon"] == result.epsilon and s["delta"] == 1e-3
+    dp = s["dp"]
+    assert dp["record_consistent"] and dp["matches_audited_model"] is True
+    assert dp["epsilon_recomputed"]["rdp"] == pytest.approx(result.epsilon)
+    assert dp["epsilon_recomputed"]["prv"] == pytest.approx(
+        epsilon_spent(result.noise_multiplier, result.sample_rate, result.steps, delta=1e-3, accountant="prv"))
+    assert s["membership_inference"]["delta"] == 1e-3
+    assert s["empirical_epsilon_lower_bound"] <= result.epsilon
+    json.dumps(s)
+
+
+def test_section_skips_mia_without_split(demo, tmp_path):
+    df, result = demo
+    s = build_section(make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path))
+    assert "split" in s["membership_inference"]["skipped"] and s["membership_inference_auc"] is None
