@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", help="YAML policy: exit 1 when any rule fails (default: report against the shipped policy, exit 0)")
     p.add_argument("--junit", help="also write the scorecard as JUnit XML to this file")
     p.add_argument("--name", default="", help="a name for this audit in the audit store")
+    p.add_argument("--dp-record", help="privacy.json written by train-dp for this model: its epsilon is checked and reported")
     add_run_arguments(p)
     p.set_defaults(func=run)
 
@@ -44,9 +45,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> AuditSpec:
+    extra = {"dp_record_path": args.dp_record} if getattr(args, "dp_record", None) else {}
     return AuditSpec(target=args.target, sensitive=split_columns(args.sensitive), features=split_columns(args.features),
                      text_column=args.text_column, prediction_column=args.prediction_column,
-                     score_column=args.score_column, positive_label=str(args.positive_label))
+                     score_column=args.score_column, positive_label=str(args.positive_label), extra=extra)
 
 
 def progress_bar(quiet: bool):

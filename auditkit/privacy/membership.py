@@ -258,7 +258,6 @@ def membership_audit(model: nn.Module, X_members: Any, y_members: Any, X_nonmemb
         raise SettingsError(f"Confidence must be in (0, 1), e.g. 0.95; got {confidence}.")
     if sensitive is not None and len(sensitive) != len(X_m) + len(X_n):
         raise SettingsError("`sensitive` needs one row per member followed by one per non-member.")
-    model = model.eval()
     loss_m, phi_m = loss_and_confidence(model, X_m, y_m)
     loss_n, phi_n = loss_and_confidence(model, X_n, y_n)
     scores = {"loss": (-loss_m, -loss_n)}
