@@ -31,7 +31,8 @@ SCHEMA_VERSION = 1
 _LIBRARIES = ("torch", "transformers", "safetensors", "fairlearn", "shap", "opacus", "captum", "codecarbon",
               "scikit-learn", "numpy", "pandas", "pyarrow")
 # Panel sections of audit.json: name -> module exposing build_section(ctx) -> dict.
-SECTIONS: dict[str, str] = {"fairness": "auditkit.fairness.section", "privacy": "auditkit.privacy.section"}
+SECTIONS: dict[str, str] = {"fairness": "auditkit.fairness.section", "explanations": "auditkit.explain.section",
+                             "privacy": "auditkit.privacy.section"}
 
 
 def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "", settings: Settings | None = None,

@@ -29,6 +29,8 @@ class Settings:
     min_group_size: int = 30
     max_model_gb: int = 8
     idle_seconds: float = 1.0
+    explain_rows: int = 1000
+    explain_text_rows: int = 20
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -38,6 +40,8 @@ class Settings:
             max_archive_mb=_env_int("AUDITKIT_MAX_ARCHIVE_MB", cls.max_archive_mb),
             min_group_size=_env_int("AUDITKIT_MIN_GROUP_SIZE", cls.min_group_size),
             max_model_gb=_env_int("AUDITKIT_MAX_MODEL_GB", cls.max_model_gb),
+            explain_rows=_env_int("AUDITKIT_EXPLAIN_ROWS", cls.explain_rows),
+            explain_text_rows=_env_int("AUDITKIT_EXPLAIN_TEXT_ROWS", cls.explain_text_rows),
         )
 
     def path(self, *parts: str) -> Path:

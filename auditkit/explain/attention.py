@@ -63,7 +63,8 @@ def attention_rollout(attentions: np.ndarray) -> np.ndarray:
     return rollout
 
 
-def attention_maps(module: torch.nn.Module, tokenizer: Any, text: str, *, max_length: int | None = None) -> AttentionMaps:
+def attention_maps(module: torch.nn.Module, tokenizer: Any, text: str, *,
+                   max_length: int | None = None) -> AttentionMaps:
     """Per-layer, per-head attention of `text` (cut to the model's limit, flagged) and its rollout."""
     limit = max_tokens(module, tokenizer, max_length)
     text, truncated = fit_to_model(text, tokenizer, limit)

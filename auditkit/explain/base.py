@@ -141,13 +141,15 @@ def module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def model_outputs(module: torch.nn.Module, x: np.ndarray, *, output_index: int | None, batch_size: int = 4096) -> np.ndarray:
-    """The module's output in logit units for rows `x` (float64 [n]); `output_index` picks a column of [n, k] outputs."""
+def model_outputs(module: torch.nn.Module, x: np.ndarray, *, output_index: int | None,
+                  batch_size: int = 4096) -> np.ndarray:
+    """The module's output in logit units for rows `x` (float64 [n]); `output_index` picks a column of [n, k]
+    outputs."""
     device = module_device(module)
     outs = []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
-            out = module(torch.as_tensor(x[i:i + batch_size], dtype=torch.float32, device=device))
+            out = module(torch.tensor(x[i:i + batch_size], dtype=torch.float32, device=device))
             outs.append(select_output(out, output_index).double().cpu().numpy())
     return np.concatenate(outs) if outs else np.zeros(0)
 
@@ -205,7 +207,7 @@ def explain_tabular(
     """SHAP values of `module`'s logit for rows `x` (float32 [n, f]) against `background`.
 
     `method`: "deep" (DeepSHAP rescale rule, exact for linear models, additive by construction; needs gradients),
-    "exact" (exhaustive Shapley values, few features), "permutation" (model-agnostic) or "kernel" (KernelSHAP).
+    "permutation" (model-agnostic, additive by construction) or "kernel" (KernelSHAP: slow; exact with <= 11 features).
     """
     _load_methods()
     if method not in _EXPLAINERS:
@@ -232,3 +234,13 @@ def finish(values: np.ndarray, base: np.ndarray, x: np.ndarray, outputs: np.ndar
     err = float(np.max(np.abs(values.sum(axis=1) + base - outputs))) if len(x) else 0.0
     return Attribution(values=values, base_values=base, data=x, feature_names=feature_names, method=method,
                        output="logit", outputs=outputs, additivity_error=err, rows=np.arange(len(x)))
+
+
+ROW_OUT_OF_RANGE = "Row {0} is out of range: the dataset has {1} rows, so pick a row from 0 to {2}."
+
+
+def check_row(row: int, n_rows: int) -> int:
+    """`row` as an int if it indexes one of `n_rows` rows, else an ExplanationError that names the valid range."""
+    if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= int(row) < n_rows:
+        raise ExplanationError(ROW_OUT_OF_RANGE.format(row, n_rows, max(n_rows - 1, 0)))
+    return int(row)

@@ -39,7 +39,8 @@ def group_difference(by_group: dict[str, dict[str, dict[str, float]]]) -> dict[s
 
 
 def rank_agreement(reference: dict[str, float], other: dict[str, float]) -> dict[str, object]:
-    """Spearman rank correlation of two importance maps and the features whose rank moves most."""
+    """Spearman rank correlation of two importance maps (None when either is constant) and the features whose
+    rank differs, largest move first."""
     from scipy.stats import spearmanr
 
     feats = list(reference)
@@ -48,7 +49,7 @@ def rank_agreement(reference: dict[str, float], other: dict[str, float]) -> dict
     rank_a = pd.Series(a, index=feats).rank(ascending=False, method="min")
     rank_b = pd.Series(b, index=feats).rank(ascending=False, method="min")
     moved = (rank_b - rank_a).abs().sort_values(ascending=False, kind="stable")
-    rho = float(spearmanr(a, b).statistic) if len(feats) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+    rho = float(spearmanr(a, b).statistic) if len(feats) > 1 and np.ptp(a) > 0 and np.ptp(b) > 0 else None
     return {
         "spearman": rho,
         "rank_shifts": {f: {"shap_rank": int(rank_a[f]), "rank": int(rank_b[f])} for f in moved.index if moved[f] > 0},

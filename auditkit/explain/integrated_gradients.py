@@ -6,8 +6,6 @@ The baseline keeps the special tokens ([CLS], [SEP]) and replaces every other to
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from auditkit.explain.base import ExplanationError, TokenAttribution, module_device

@@ -45,7 +45,7 @@ def lrp_relevance(module: nn.Module, x: np.ndarray, *, output_index: int | None)
     from captum.attr import LRP
 
     net, mean, std = rebuild_mlp(dict(module.state_dict()))
-    z = ((torch.as_tensor(x, dtype=torch.float32) - mean) / std).requires_grad_(True)
+    z = ((torch.tensor(x, dtype=torch.float32) - mean) / std).requires_grad_(True)
     target = 0 if net[-1].out_features == 1 else (output_index or 0)
     relevance = LRP(net).attribute(z, target=target)
     return relevance.detach().double().numpy()

@@ -31,7 +31,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 def predicted_indices(module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     """Predicted class index per row: logit > 0 for single-logit models, else argmax."""
     with torch.inference_mode():
-        out = module(torch.as_tensor(x, dtype=torch.float32, device=module_device(module)))
+        out = module(torch.tensor(x, dtype=torch.float32, device=module_device(module)))
     out = out.float().cpu().numpy()
     if out.ndim == 1 or out.shape[-1] == 1:
         return (out.reshape(len(x)) > 0).astype(np.int64)

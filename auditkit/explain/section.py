@@ -3,18 +3,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditkit.explain.base import ExplanationError
 from auditkit.explain.tabular import explain_tabular_audit
 from auditkit.explain.text import explain_text_audit
 
+NO_MODEL_REASON = "no model was loaded; explanations need a model"
 
-def build_section(ctx: Any) -> dict[str, Any]:
-    """Explanations of the audit's model, or {"method": None, "reason": ...} when there is no model.
 
-    Tabular: DeepSHAP in logit units over at most 1,000 seeded rows against a 100-row seeded background, with
-    permutation-importance and LRP cross-checks. Text: Partition SHAP over at most 50 seeded texts.
+def build_section(ctx: Any, *, max_rows: int | None = None) -> dict[str, Any]:
+    """Explanations of the audit's model; {"method": None, "reason": ...} when there is no model or the model
+    cannot be explained (the reason says what to do).
+
+    Tabular: DeepSHAP in logit units over at most `settings.explain_rows` seeded rows (`max_rows`) against a
+    100-row seeded background, with permutation-importance and LRP cross-checks. Text: Partition SHAP over at most
+    `settings.explain_text_rows` seeded texts (`max_rows`; a few seconds per text for MiniLM on 2 CPU cores).
     """
     if ctx.model is None:
-        return {"method": None, "reason": "no model was loaded; explanations need a model"}
-    if ctx.model.kind == "text":
-        return explain_text_audit(ctx).to_dict()
-    return explain_tabular_audit(ctx).to_dict()
+        return {"method": None, "reason": NO_MODEL_REASON}
+    try:
+        if ctx.model.kind == "text":
+            return explain_text_audit(ctx, max_rows=max_rows or ctx.settings.explain_text_rows).to_dict()
+        return explain_tabular_audit(ctx, max_rows=max_rows or ctx.settings.explain_rows).to_dict()
+    except ExplanationError as exc:
+        return {"method": None, "reason": str(exc)}

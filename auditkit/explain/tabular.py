@@ -7,7 +7,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from auditkit.explain.base import Attribution, ExplanationError, explain_tabular, sample_rows, summarize_background
+from auditkit.explain.base import (
+    Attribution,
+    ExplanationError,
+    check_row,
+    explain_tabular,
+    sample_rows,
+    summarize_background,
+)
 from auditkit.explain.importance import by_group_importance, group_difference, rank_agreement
 
 NO_MODEL = "No model is loaded, so there is nothing to explain; load a checkpoint and run the audit again."
@@ -49,7 +56,8 @@ class TabularExplanation:
 def label_map(n_outputs: int, indices: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...],
               positive_label: str) -> list[str]:
     """The dataset label of each model output index, read off the audit's own predictions (most frequent match);
-    indices never predicted get the remaining classes (a single-logit model: [other, positive])."""
+    indices never predicted get the remaining classes (a single-logit model: [other, positive]); when the audit's
+    predictions do not come from this model (two outputs read as one label) the default order is used."""
     if n_outputs == 1:
         default = [next((c for c in classes if c != positive_label), positive_label), positive_label]
     else:
@@ -61,7 +69,21 @@ def label_map(n_outputs: int, indices: np.ndarray, y_pred: np.ndarray, classes: 
             values, counts = np.unique(seen, return_counts=True)
             labels[k] = str(values[np.argmax(counts)])
     rest = [c for c in default if c not in labels]
-    return [lab if lab is not None else rest.pop(0) for lab in labels]
+    filled = [lab if lab is not None else rest.pop(0) for lab in labels]
+    return filled if len(set(filled)) == len(filled) else default
+
+
+def positive_output(ctx: Any, rows: np.ndarray) -> tuple[list[str], int | None]:
+    """The label of each model output (read off the audit's predictions on `rows`) and the output to explain:
+    None for a single-logit model, else the positive class's column."""
+    from auditkit.explain.permutation import predicted_indices
+
+    indices = predicted_indices(ctx.model.module, ctx.features()[rows])
+    labels = label_map(ctx.model.n_outputs, indices, np.asarray(ctx.y_pred)[rows], tuple(ctx.classes),
+                       ctx.positive_label)
+    if ctx.model.n_outputs == 1:
+        return labels, None
+    return labels, labels.index(ctx.positive_label) if ctx.positive_label in labels else 0
 
 
 def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 1000, background_size: int = 100,
@@ -73,7 +95,7 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
     When `method` needs gradients the model does not have, falls back to 'permutation' and says why.
     """
     from auditkit.explain.lrp import lrp_check
-    from auditkit.explain.permutation import permutation_check, predicted_indices
+    from auditkit.explain.permutation import permutation_check
 
     if ctx.model is None:
         raise ExplanationError(NO_MODEL)
@@ -83,10 +105,7 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
     rows = sample_rows(len(x_all), max_rows, seed=seed)
     x = x_all[rows]
     background = summarize_background(x_all, size=background_size, strategy=background_strategy, seed=seed)
-    labels = label_map(ctx.model.n_outputs, predicted_indices(module, x), np.asarray(ctx.y_pred)[rows],
-                       tuple(ctx.classes), ctx.positive_label)
-    output_index = None if ctx.model.n_outputs == 1 else labels.index(ctx.positive_label) \
-        if ctx.positive_label in labels else 0
+    labels, output_index = positive_output(ctx, rows)
     names = tuple(ctx.feature_names)
     fallback = None
     try:
@@ -118,3 +137,17 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
         cross_checks=checks,
         background={"size": int(len(background.data)), "strategy": background.strategy, "seed": seed},
         seconds=time.perf_counter() - start, fallback_reason=fallback, labels=tuple(labels))
+
+
+def explain_row(ctx: Any, row: int, *, method: str = "deep", background_size: int = 100,
+                seed: int = 0) -> Attribution:
+    """SHAP values of one dataset row (by position) against the audit's background, e.g. for a waterfall."""
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    x_all = ctx.features()
+    row = check_row(row, len(x_all))
+    background = summarize_background(x_all, size=background_size, seed=seed)
+    _, output_index = positive_output(ctx, sample_rows(len(x_all), 1000, seed=seed))
+    attribution = explain_tabular(ctx.model.module, x_all[row:row + 1], background=background, method=method,
+                                  output_index=output_index, feature_names=tuple(ctx.feature_names), seed=seed)
+    return Attribution(**{**attribution.__dict__, "rows": np.array([row])})

@@ -28,8 +28,8 @@ from auditkit.explain.base import (
 )
 
 NO_GRADIENTS = ("The model's output carries no gradient (it may run under no_grad or leave torch), so gradient "
-                "methods cannot explain it; use method='permutation' or 'exact' instead.")
-NOT_TRACEABLE = ("The model could not be traced into a graph ({0}); use method='permutation' or 'exact' instead.")
+                "methods cannot explain it; use method='permutation' or 'kernel' instead.")
+NOT_TRACEABLE = ("The model could not be traced into a graph ({0}); use method='permutation' or 'kernel' instead.")
 
 _aten = torch.ops.aten
 _ELEMENTWISE = {
@@ -42,31 +42,47 @@ _PAIR_CHUNK = 65_536
 
 
 class _Rescale(torch.autograd.Function):
-    """y = fn(z) on a stacked [x-rows; background-rows] batch; backward uses (fn(x)-fn(b))/(x-b)."""
+    """y = fn(zx) for rows paired with background activations `zb`; backward multiplies by the rescale multiplier
+    (fn(zx) - fn(zb)) / (zx - zb), or by fn'(zx) where zx equals zb.
+
+    `zx` is [R * M, ...] (each explained row repeated for the M background rows), `zb` is [M, ...].
+    """
 
     @staticmethod
-    def forward(ctx: Any, z: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        out = fn(z)
-        ctx.save_for_backward(z, out)
-        ctx.fn = fn
+    def forward(ctx: Any, zx: torch.Tensor, zb: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor],
+                is_relu: bool) -> torch.Tensor:
+        out = fn(zx)
+        x3 = zx.reshape(-1, *zb.shape)
+        dz = x3 - zb
+        dout = out.reshape(x3.shape) - fn(zb)
+        if is_relu:
+            local = (x3 > 0).to(zx.dtype)
+        else:
+            with torch.enable_grad():
+                t = zx.detach().requires_grad_(True)
+                local = torch.autograd.grad(fn(t).sum(), t)[0].reshape(x3.shape)
+        ctx.save_for_backward(torch.where(dz != 0, dout / dz, local).reshape(zx.shape))
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        z, out = ctx.saved_tensors
-        n = z.shape[0] // 2
-        dz = z[:n] - z[n:]
-        dout = out[:n] - out[n:]
-        with torch.enable_grad():
-            zx = z[:n].detach().requires_grad_(True)
-            local = torch.autograd.grad(ctx.fn(zx).sum(), zx)[0]
-        small = dz.abs() < 1e-10
-        m = torch.where(small, local, dout / torch.where(small, torch.ones_like(dz), dz))
-        return grad * torch.cat([m, m]), None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+        (multiplier,) = ctx.saved_tensors
+        return grad * multiplier, None, None, None
 
 
 class _RescaleInterpreter(torch.fx.Interpreter):
-    """Runs a graph in float64, routing element-wise non-linearities through `_Rescale`."""
+    """Runs a graph in float64. With `background=None` it records the inputs of every element-wise
+    non-linearity (the background pass); otherwise it routes them through `_Rescale` against those records."""
+
+    def __init__(self, gm: torch.fx.GraphModule, background: dict[str, torch.Tensor] | None):
+        super().__init__(gm)
+        self.background = background
+        self.recorded: dict[str, torch.Tensor] = {}
+        self._node: torch.fx.Node | None = None
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        self._node = n
+        return super().run_node(n)
 
     def fetch_attr(self, target: str) -> Any:
         value = super().fetch_attr(target)
@@ -76,8 +92,16 @@ class _RescaleInterpreter(torch.fx.Interpreter):
 
     def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
         if target in _ELEMENTWISE and isinstance(args[0], torch.Tensor):
+            name = self._node.name if self._node is not None else str(target)
             rest = args[1:]
-            return _Rescale.apply(args[0], lambda t: target(t, *rest, **kwargs))
+
+            def fn(t: torch.Tensor) -> torch.Tensor:
+                return target(t, *rest, **kwargs)
+
+            if self.background is None:
+                self.recorded[name] = args[0].detach()
+                return fn(args[0])
+            return _Rescale.apply(args[0], self.background[name], fn, target is _aten.relu.default)
         return super().call_function(target, args, kwargs)
 
 
@@ -96,28 +120,25 @@ def graph_module(module: torch.nn.Module, n_features: int) -> torch.fx.GraphModu
 def deep_shap_values(gm: torch.fx.GraphModule, x: np.ndarray, background: Background, *,
                      output_index: int | None, device: torch.device) -> tuple[np.ndarray, float]:
     """DeepSHAP values (float64 [n, f]) of rows `x` and the weighted mean background output (the base value)."""
-    interp = _RescaleInterpreter(gm)
-    bg = torch.as_tensor(background.data, dtype=torch.float64, device=device)
-    w = torch.as_tensor(background.weights, dtype=torch.float64, device=device)
+    bg = torch.tensor(background.data, dtype=torch.float64, device=device)
+    w = torch.tensor(background.weights, dtype=torch.float64, device=device)
     m, f = bg.shape
+    recorder = _RescaleInterpreter(gm, None)
+    with torch.no_grad():
+        base = float((select_output(recorder.run(bg), output_index) * w).sum())
+    interp = _RescaleInterpreter(gm, recorder.recorded)
     rows_per_chunk = max(1, _PAIR_CHUNK // m)
     values = np.zeros((len(x), f))
-    with torch.no_grad():
-        base_out = select_output(interp.run(torch.cat([bg, bg])), output_index)[:m]
-    base = float((base_out * w).sum())
     for start in range(0, len(x), rows_per_chunk):
-        xs = torch.as_tensor(x[start:start + rows_per_chunk], dtype=torch.float64, device=device)
-        r = len(xs)
-        xr = xs.repeat_interleave(m, dim=0)
-        br = bg.repeat(r, 1)
-        z = torch.cat([xr, br]).requires_grad_(True)
+        xs = torch.tensor(x[start:start + rows_per_chunk], dtype=torch.float64, device=device)
+        z = xs.repeat_interleave(m, dim=0).requires_grad_(True)
         with torch.enable_grad():
             out = select_output(interp.run(z), output_index)
             if not out.requires_grad:
                 raise ExplanationError(NO_GRADIENTS)
-            grad = torch.autograd.grad(out[: r * m].sum(), z)[0][: r * m]
-        phi = (grad * (xr - br)).reshape(r, m, f)
-        values[start:start + r] = (phi * w[None, :, None]).sum(dim=1).cpu().numpy()
+            grad = torch.autograd.grad(out.sum(), z)[0]
+        phi = grad.reshape(len(xs), m, f) * (xs[:, None, :] - bg[None])
+        values[start:start + len(xs)] = torch.einsum("rmf,m->rf", phi, w).cpu().numpy()
     return values, base
 
 

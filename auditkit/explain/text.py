@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from auditkit.explain.base import ExplanationError, Output, TokenAttribution, sample_rows
+from auditkit.explain.base import ExplanationError, Output, TokenAttribution, check_row, sample_rows
 from auditkit.explain.tabular import NO_MODEL
 from auditkit.explain.text_model import TextScorer, positive_index
 from auditkit.explain.text_shap import explain_texts, token_aggregates
@@ -52,15 +52,18 @@ def scorer_for(model: Any, positive_label: str, labels: tuple[str, ...], *, outp
 
 
 def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals: int = 500, top: int = 20,
-                       min_count: int = 2, output: Output = "logit") -> TextExplanation:
-    """Token SHAP for a seeded sample of at most `max_rows` texts (texts over the model's limit are cut, and counted)."""
+                       min_count: int = 2, output: Output = "logit",
+                       progress: Callable[[int, int], None] | None = None) -> TextExplanation:
+    """Token SHAP for a seeded sample of at most `max_rows` texts (texts over the model's limit are cut, and counted);
+    `progress(done, total)` reports texts explained."""
     if ctx.model is None:
         raise ExplanationError(NO_MODEL)
     start = time.perf_counter()
     texts = ctx.texts()
     rows = sample_rows(len(texts), max_rows, seed=seed)
     scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
-    attributions, truncated = explain_texts(scorer, [texts[i] for i in rows], max_evals=max_evals)
+    attributions, truncated = explain_texts(scorer, [texts[i] for i in rows], max_evals=max_evals,
+                                            progress=progress)
     sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
     by_group: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for col in sensitive.columns:
@@ -72,3 +75,15 @@ def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals
     return TextExplanation(attributions=tuple(attributions), rows=rows, truncated=tuple(truncated),
                            top_tokens=token_aggregates(attributions, top=top, min_count=min_count),
                            by_group=by_group, output=output, seconds=time.perf_counter() - start)
+
+
+def explain_text_row(ctx: Any, row: int, *, max_evals: int = 500, output: Output = "logit"
+                     ) -> tuple[TokenAttribution, bool]:
+    """Token SHAP of one text (by position) and whether it was cut to the model's limit."""
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    texts = ctx.texts()
+    row = check_row(row, len(texts))
+    scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
+    attributions, truncated = explain_texts(scorer, [texts[row]], max_evals=max_evals)
+    return attributions[0], truncated[0]

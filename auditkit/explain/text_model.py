@@ -1,7 +1,7 @@
 """Scoring texts with a Hugging Face sequence classifier: batched, length-sorted, on the model's device."""
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -89,5 +89,3 @@ def positive_index(n_outputs: int, labels: Sequence[str] | None, positive_label:
         return list(labels).index(positive_label)
     return 1 if n_outputs == 2 else 0
 
-
-OutputKind = Literal["logit", "probability"]

@@ -1,7 +1,9 @@
 """Token-level SHAP for text classifiers: shap's Partition explainer with the model's tokenizer as masker."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -9,28 +11,99 @@ from auditkit.explain.base import TokenAttribution
 from auditkit.explain.text_model import TextScorer, fit_to_model
 
 DEFAULT_MAX_EVALS = 500
+SHAP_TEXT_BATCH = 5  # shap.maskers.Text's default batch: keeps each text's evaluation order identical to shap's
+
+
+class CrossTextBatcher:
+    """Merges the model calls of texts explained concurrently (one thread per text) into one forward pass.
+
+    Each thread's Partition explainer asks for its next few masked texts; once every active thread has asked,
+    the last one to ask scores all the requests in one batch and wakes the others. Every text keeps shap's own
+    evaluation order, so the values are those of shap.Explainer; only the batching changes.
+    """
+
+    def __init__(self, scorer: TextScorer, active: int):
+        self.scorer = scorer
+        self.active = active
+        self.pending: list[dict[str, Any]] = []
+        self.cond = threading.Condition()
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        try:
+            scores = self.scorer([t for req in batch for t in req["texts"]])
+        except BaseException as exc:  # hand the error to every waiting thread
+            for req in batch:
+                req["error"] = exc
+        else:
+            start = 0
+            for req in batch:
+                req["out"] = scores[start:start + len(req["texts"])]
+                start += len(req["texts"])
+        for req in batch:
+            req["done"] = True
+        self.cond.notify_all()
+
+    def __call__(self, texts: Sequence[str] | np.ndarray) -> np.ndarray:
+        req: dict[str, Any] = {"texts": [str(t) for t in texts], "done": False}
+        with self.cond:
+            self.pending.append(req)
+            if len(self.pending) >= self.active:
+                self._flush()
+            while not req["done"]:
+                self.cond.wait()
+        if "error" in req:
+            raise req["error"]
+        return req["out"]
+
+    def leave(self) -> None:
+        """A thread has no more texts: stop waiting for it."""
+        with self.cond:
+            self.active -= 1
+            if self.pending and len(self.pending) >= self.active:
+                self._flush()
 
 
 def explain_texts(scorer: TextScorer, texts: Sequence[str], *, max_evals: int = DEFAULT_MAX_EVALS,
-                  batch_size: int = 256) -> tuple[list[TokenAttribution], list[bool]]:
+                  concurrency: int = 16, progress: Callable[[int, int], None] | None = None
+                  ) -> tuple[list[TokenAttribution], list[bool]]:
     """Partition SHAP values per token of each text, and whether each text had to be cut to the model's limit.
 
-    Masked variants of a text are scored `batch_size` at a time (shap's text masker default is 5), which is
-    where the speed comes from; for texts whose partition tree fits in `max_evals` the values do not depend on
-    the batch size.
+    Up to `concurrency` texts are explained at once and their model calls are merged into one batch on the
+    model's device (`CrossTextBatcher`); each text is explained exactly as shap.Explainer would (same masker,
+    same `max_evals`, same evaluation order). `progress(done, total)` is called from the calling thread.
     """
-    import shap
-
     fitted = [fit_to_model(t, scorer.tokenizer, scorer.limit) for t in texts]
-    masker = shap.maskers.Text(scorer.tokenizer)
-    explainer = shap.explainers.Partition(scorer, masker)
-    result = explainer([t for t, _ in fitted], max_evals=max_evals, batch_size=batch_size, silent=True)
-    outputs = scorer([t for t, _ in fitted])
+    todo = [t for t, _ in fitted]
+    n_threads = max(1, min(concurrency, len(todo)))
+    batcher = CrossTextBatcher(scorer, n_threads)
+    results: list[Any] = [None] * len(todo)
+
+    def worker(k: int) -> None:
+        import shap
+
+        try:
+            for i in range(k, len(todo), n_threads):
+                explainer = shap.explainers.Partition(batcher, shap.maskers.Text(scorer.tokenizer))
+                results[i] = explainer([todo[i]], max_evals=max_evals, batch_size=SHAP_TEXT_BATCH, silent=True)
+        finally:
+            batcher.leave()
+
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        futures = [pool.submit(worker, k) for k in range(n_threads)]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.25)
+            if progress is not None:
+                progress(sum(r is not None for r in results), len(todo))
+        for future in futures:
+            future.result()
+    outputs = scorer(todo)
     out = []
-    for i in range(len(texts)):
-        values = np.asarray(result.values[i], dtype=np.float64)
-        base = float(np.asarray(result.base_values[i]).reshape(-1)[0])
-        out.append(TokenAttribution(tokens=tuple(str(t) for t in result.data[i]), values=values, base_value=base,
+    for i, result in enumerate(results):
+        values = np.asarray(result.values[0], dtype=np.float64)
+        base = float(np.asarray(result.base_values[0]).reshape(-1)[0])
+        out.append(TokenAttribution(tokens=tuple(str(t) for t in result.data[0]), values=values, base_value=base,
                                     output_value=float(outputs[i]), method="partition", output=scorer.output))
     return out, [cut for _, cut in fitted]
 

@@ -1,0 +1,329 @@
+"""Explanations: why the model decides as it does, and whether a sensitive attribute or a proxy drives it."""
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from auditkit.context import AuditContext
+from auditkit.errors import AuditkitError
+from auditkit.explain.attention import AttentionMaps, attention_maps
+from auditkit.explain.base import Attribution, TokenAttribution, check_row
+from auditkit.explain.integrated_gradients import integrated_gradients
+from auditkit.explain.tabular import TabularExplanation, explain_row, explain_tabular_audit
+from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
+from pages._shared import current_context, show_empty_state, show_error
+
+BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"  # Okabe-Ito: colour-blind safe
+HELP = {
+    "method": "How the attributions were computed. 'deep' is DeepSHAP: exact for linear models and additive "
+              "for networks of layers and activations; 'partition' is shap's hierarchical method for text.",
+    "output": "The unit of every attribution. Logit: log-odds of the positive class (0 = a 50/50 decision).",
+    "additivity": "Largest gap, over the rows explained, between (sum of attributions + base value) and the "
+                  "model's own output. Near zero means the attributions account for the whole decision.",
+    "rows": "How many rows (a fixed random sample) were explained; raise the limit for more, at a cost in time.",
+    "base": "The model's average output over the background rows: where every explanation starts from.",
+    "spearman": "Rank agreement with SHAP's global importance: 1 = same order, 0 = unrelated, -1 = reversed.",
+    "delta": "Integrated Gradients' own error check: how far its attributions are from adding up exactly.",
+}
+
+
+def md(text: object) -> str:
+    """User-supplied text escaped for Streamlit markdown (no HTML is ever rendered from it)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
+
+
+@st.cache_data(max_entries=8, show_spinner="Explaining the model (SHAP on a sample of rows) ...")
+def tabular_explanation(data_sha256: str, model_sha256: str, max_rows: int, background_size: int,
+                        _ctx: AuditContext) -> TabularExplanation:
+    return explain_tabular_audit(_ctx, max_rows=max_rows, background_size=background_size)
+
+
+@st.cache_data(max_entries=64, show_spinner="Explaining the row ...")
+def row_explanation(data_sha256: str, model_sha256: str, row: int, background_size: int,
+                    _ctx: AuditContext) -> Attribution:
+    return explain_row(_ctx, row, background_size=background_size)
+
+
+@st.cache_data(max_entries=8, show_spinner="Explaining texts (token SHAP on a sample) ...")
+def text_explanation(data_sha256: str, model_sha256: str, max_rows: int, _ctx: AuditContext) -> TextExplanation:
+    return explain_text_audit(_ctx, max_rows=max_rows)
+
+
+@st.cache_data(max_entries=64, show_spinner="Explaining the text ...")
+def text_row(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> tuple[TokenAttribution, bool]:
+    return explain_text_row(_ctx, row)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading attention ...")
+def text_attention(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> AttentionMaps:
+    m = _ctx.model
+    return attention_maps(m.module, m.tokenizer, _ctx.texts()[row], max_length=m.max_length)
+
+
+@st.cache_data(max_entries=64, show_spinner="Running Integrated Gradients ...")
+def text_ig(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> tuple[TokenAttribution, bool]:
+    scorer = scorer_for(_ctx.model, _ctx.positive_label, tuple(_ctx.classes))
+    return integrated_gradients(scorer, _ctx.texts()[row])
+
+
+def esc(text: object) -> str:
+    """User-supplied text for plotly labels, which understand a few HTML tags: escaped, shown as typed."""
+    return html.escape(str(text))
+
+
+def bar(labels: list[str], values: list[float], *, title: str, x_title: str, signed: bool = False) -> go.Figure:
+    colours = [BLUE if v >= 0 else ORANGE for v in values] if signed else BLUE
+    fig = go.Figure(go.Bar(x=values, y=[esc(label) for label in labels], orientation="h", marker_color=colours))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels))
+    return fig
+
+
+def summary_cards(method: str, output: str, additivity: float, rows: int) -> None:
+    c = st.columns(4)
+    c[0].metric("Method", method, help=HELP["method"])
+    c[1].metric("Units", output, help=HELP["output"])
+    c[2].metric("Additivity error", f"{additivity:.1e}", help=HELP["additivity"])
+    c[3].metric("Rows explained", f"{rows:,}", help=HELP["rows"])
+
+
+def tabular_panel(ctx: AuditContext) -> None:
+    with st.expander("Settings"):
+        max_rows = int(st.number_input("Rows to explain (seeded sample)", 10, 100_000, 1000, step=100,
+                                       help=HELP["rows"]))
+        background_size = int(st.number_input("Background rows", 1, 5000, 100, step=10, help=HELP["base"]))
+    exp = tabular_explanation(ctx.data_sha256, ctx.model.sha256, max_rows, background_size, ctx)
+    a = exp.attribution
+    summary_cards(a.method, a.output, a.additivity_error, len(exp.rows))
+    if exp.fallback_reason:
+        st.warning(f"DeepSHAP could not run ({exp.fallback_reason}); permutation SHAP was used instead.")
+    names = list(a.feature_names)
+    tabs = st.tabs(["Global importance", "Beeswarm", "Dependence", "Waterfall", "By group", "Cross-checks"])
+
+    with tabs[0]:
+        imp = a.global_importance()
+        st.plotly_chart(bar(list(imp), list(imp.values()), title="Mean |SHAP| per feature",
+                            x_title=f"mean |SHAP| ({a.output})"), key="global")
+        st.dataframe(pd.DataFrame({"feature": list(imp), "mean_abs_shap": list(imp.values())}), hide_index=True)
+
+    with tabs[1]:
+        order = list(imp)
+        j = [names.index(f) for f in order]
+        xs, ys, cs = a.values[:, j].T.ravel(), np.repeat(order, len(a.values)), a.data[:, j].T
+        span = np.ptp(a.data[:, j], axis=0)
+        colour = ((cs - a.data[:, j].min(axis=0)[:, None]) / np.where(span == 0, 1, span)[:, None]).ravel()
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(xs))
+        fig = go.Figure(go.Scatter(x=xs, y=np.repeat(np.arange(len(order)), len(a.values)) + jitter, mode="markers",
+                                   marker={"color": colour, "colorscale": "Cividis", "size": 4,
+                                           "colorbar": {"title": "feature value (low→high)"}},
+                                   text=[esc(y) for y in ys], hovertemplate="%{text}: SHAP %{x:.3f}<extra></extra>"))
+        fig.update_layout(title="Each dot is one row: its SHAP value, coloured by the feature's value",
+                          xaxis_title=f"SHAP ({a.output})", height=150 + 30 * len(order),
+                          yaxis={"tickvals": list(range(len(order))), "ticktext": [esc(f) for f in order],
+                                 "autorange": "reversed"})
+        st.plotly_chart(fig, key="beeswarm")
+        st.dataframe(pd.DataFrame(a.values, columns=names).assign(row=exp.rows), hide_index=True)
+
+    with tabs[2]:
+        feature = st.selectbox("Feature", order, key="dependence_feature")
+        k = names.index(feature)
+        fig = go.Figure(go.Scatter(x=a.data[:, k], y=a.values[:, k], mode="markers", marker={"color": BLUE, "size": 5}))
+        fig.update_layout(title="How the feature's value moves its contribution", xaxis_title="feature value",
+                          yaxis_title=f"SHAP ({a.output})")
+        st.plotly_chart(fig, key="dependence")
+        st.dataframe(pd.DataFrame({"row": exp.rows, "value": a.data[:, k], "shap": a.values[:, k]}), hide_index=True)
+
+    with tabs[3]:
+        n = len(ctx.frame)
+        row = st.number_input(f"Row (0 to {n - 1})", value=0, step=1, key="waterfall_row")
+        try:
+            one = row_explanation(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), background_size, ctx)
+        except AuditkitError as e:
+            show_error(e)
+        else:
+            waterfall(one)
+
+    with tabs[4]:
+        for attr, groups in exp.by_group.items():
+            frame = pd.DataFrame(groups).loc[order]
+            fig = go.Figure([go.Bar(name=esc(g), y=[esc(f) for f in frame.index], x=frame[g], orientation="h")
+                             for g in frame.columns])
+            fig.update_layout(title=f"Mean SHAP per group of {esc(attr)}", barmode="group",
+                              xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
+                              height=150 + 30 * len(order), colorway=[BLUE, ORANGE, "#009E73", "#CC79A7"])
+            st.plotly_chart(fig, key=f"group_{attr}")
+            diff = exp.group_difference[attr]
+            st.caption(f"The feature that differs most between groups of {md(attr)} is **{md(next(iter(diff)))}**: "
+                       "it pushes their predictions apart the most.")
+            st.dataframe(frame.assign(between_group_difference=pd.Series(diff)).reset_index(names="feature"),
+                         hide_index=True)
+
+    with tabs[5]:
+        cross_check_table(exp)
+
+
+def waterfall(one: Attribution) -> None:
+    vals, names = one.values[0], list(one.feature_names)
+    order = np.argsort(-np.abs(vals), kind="stable")
+    fig = go.Figure(go.Waterfall(
+        orientation="h", y=["base value"] + [esc(names[j]) for j in order] + ["model output"],
+        x=[one.base_values[0]] + [vals[j] for j in order] + [0],
+        measure=["absolute"] + ["relative"] * len(order) + ["total"],
+        increasing={"marker": {"color": BLUE}}, decreasing={"marker": {"color": ORANGE}}))
+    fig.update_layout(title=f"Row {int(one.rows[0])}: from the base value to the model's output",
+                      xaxis_title=f"{one.output}", yaxis={"autorange": "reversed"})
+    st.plotly_chart(fig, key="waterfall")
+    st.dataframe(pd.DataFrame({"feature": [names[j] for j in order], "value": one.data[0][order],
+                               "shap": vals[order]}), hide_index=True)
+    st.caption(f"Base value {one.base_values[0]:.4f} + contributions = model output {one.outputs[0]:.4f}.")
+
+
+def cross_check_table(exp: TabularExplanation) -> None:
+    checks = exp.cross_checks
+    if not checks:
+        st.info("Cross-checks were not run.")
+        return
+    shap_imp = exp.attribution.global_importance()
+    table = pd.DataFrame({"feature": list(shap_imp), "shap_rank": range(1, len(shap_imp) + 1),
+                          "mean_abs_shap": list(shap_imp.values())})
+    cols = st.columns(2)
+    for col, (name, title) in zip(cols, [("permutation", "Permutation importance"), ("lrp", "LRP")]):
+        check = checks.get(name, {})
+        if "importance" not in check:
+            col.info(f"{title}: {check.get('skipped', 'not run')}")
+            continue
+        rho = check["agreement"]["spearman"]
+        col.metric(f"{title} vs SHAP", "n/a" if rho is None else f"{rho:.2f}", help=HELP["spearman"])
+        imp = pd.Series(check["importance"])
+        table[f"{name}_rank"] = imp.rank(ascending=False, method="min").reindex(table["feature"]).to_numpy(int)
+        table[name] = imp.reindex(table["feature"]).to_numpy()
+        if name == "permutation":
+            table["permutation_std"] = pd.Series(check["std"]).reindex(table["feature"]).to_numpy()
+    rank_cols = [c for c in table if c.endswith("_rank") and c != "shap_rank"]
+    shifts = table[rank_cols].sub(table["shap_rank"], axis=0).abs()
+    table["disagrees"] = (shifts > 1).any(axis=1) if rank_cols else False
+    st.caption("Permutation importance: drop in accuracy when a feature is shuffled (± std over repeats). "
+               "LRP: mean |relevance|. Rows marked 'disagrees' rank more than one place away from SHAP.")
+    st.dataframe(table, hide_index=True)
+
+
+def token_markdown(tokens: tuple[str, ...], values: np.ndarray) -> str:
+    """Tokens as markdown, blue when they push towards the positive class, orange when away (escaped text only)."""
+    scale = float(np.abs(values).max()) or 1.0
+    parts = []
+    for tok, v in zip(tokens, values):
+        text = md(tok.strip())
+        if not text:
+            continue
+        strength = abs(v) / scale
+        colour = "blue" if v >= 0 else "orange"
+        if strength > 0.5:
+            parts.append(f":{colour}-background[{text}]")
+        elif strength > 0.15:
+            parts.append(f":{colour}[{text}]")
+        else:
+            parts.append(text)
+    return " ".join(parts)
+
+
+def text_panel(ctx: AuditContext) -> None:
+    with st.expander("Settings"):
+        max_rows = int(st.number_input("Texts to explain (seeded sample)", 1, 5000, 50, step=10, help=HELP["rows"]))
+    exp = text_explanation(ctx.data_sha256, ctx.model.sha256, max_rows, ctx)
+    summary_cards("partition", exp.output, exp.additivity_error, len(exp.rows))
+    if exp.to_dict()["texts_truncated"]:
+        st.warning(f"{sum(exp.truncated)} texts were longer than the model's limit; only their first tokens "
+                   "(what the model reads) were explained.")
+    tabs = st.tabs(["Top tokens", "By group", "One text", "Attention", "Integrated Gradients"])
+    with tabs[0]:
+        top = pd.DataFrame(exp.top_tokens)
+        if top.empty:
+            st.info("No token appears often enough to aggregate; explain more texts.")
+        else:
+            st.plotly_chart(bar(top["token"].tolist(), top["mean"].tolist(),
+                                title="Tokens with the largest mean contribution",
+                                x_title=f"mean SHAP ({exp.output})", signed=True), key="top_tokens")
+            st.dataframe(top, hide_index=True)
+    with tabs[1]:
+        for attr, groups in exp.by_group.items():
+            group = st.selectbox(f"Group of {attr}", list(groups), key=f"text_group_{attr}")
+            rows = pd.DataFrame(groups[group])
+            if rows.empty:
+                st.info("No token appears often enough in this group.")
+                continue
+            st.plotly_chart(bar(rows["token"].tolist(), rows["mean"].tolist(),
+                                title=f"Top tokens for {esc(attr)} = {esc(group)}",
+                                x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
+            st.dataframe(rows, hide_index=True)
+    n = len(ctx.frame)
+    with tabs[2]:
+        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="text_row")
+        try:
+            attribution, cut = text_row(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
+        except AuditkitError as e:
+            show_error(e)
+        else:
+            if cut:
+                st.warning("This text is longer than the model's limit; the part the model reads is explained.")
+            st.markdown(token_markdown(attribution.tokens, attribution.values))
+            st.caption("Blue pushes towards the positive class, orange away; strong colours mark the largest effects.")
+            st.dataframe(pd.DataFrame({"token": attribution.tokens, "shap": attribution.values}), hide_index=True)
+    with tabs[3]:
+        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="attention_row")
+        try:
+            maps = text_attention(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
+        except AuditkitError as e:
+            show_error(e)
+        else:
+            attention_view(maps)
+    with tabs[4]:
+        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="ig_row")
+        try:
+            ig, _ = text_ig(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
+        except AuditkitError as e:
+            show_error(e)
+        else:
+            st.metric("Convergence delta", f"{ig.convergence_delta:.1e}", help=HELP["delta"])
+            st.plotly_chart(bar(list(ig.tokens), ig.values.tolist(), title="Integrated Gradients per token",
+                                x_title=f"attribution ({ig.output})", signed=True), key="ig")
+            st.dataframe(pd.DataFrame({"token": ig.tokens, "attribution": ig.values}), hide_index=True)
+
+
+def attention_view(maps: AttentionMaps) -> None:
+    if maps.truncated:
+        st.warning("This text is longer than the model's limit; attention is shown for the part the model reads.")
+    n_layers, n_heads = maps.attentions.shape[:2]
+    c = st.columns(2)
+    layer = int(c[0].number_input(f"Layer (0 to {n_layers - 1})", 0, n_layers - 1, 0, key="att_layer"))
+    head = int(c[1].number_input(f"Head (0 to {n_heads - 1})", 0, n_heads - 1, 0, key="att_head"))
+    labels = [f"{i}:{t}" for i, t in enumerate(maps.tokens)]
+    for key, title, matrix in [("att_map", f"Layer {layer}, head {head}: row token attends to column token",
+                                maps.attentions[layer, head]),
+                               ("rollout", "Attention rollout across all layers", maps.rollout)]:
+        shown = [esc(label) for label in labels]
+        fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Cividis"))
+        fig.update_layout(title=title, yaxis={"autorange": "reversed"})
+        st.plotly_chart(fig, key=key)
+        st.dataframe(pd.DataFrame(matrix, index=labels, columns=labels))
+
+
+st.title("Explanations")
+st.caption("Which features or words drive the model's decisions, overall and for each group.")
+ctx = current_context()
+if ctx is None:
+    show_empty_state()
+elif ctx.model is None:
+    st.info("This audit has no model (predictions only), so there is nothing to explain. "
+            "Load a checkpoint on the Setup page to see explanations.")
+else:
+    try:
+        if ctx.model.kind == "text":
+            text_panel(ctx)
+        else:
+            tabular_panel(ctx)
+    except AuditkitError as e:
+        show_error(e)
