@@ -11,7 +11,6 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.hashing import sha256_bytes, sha256_path
-from auditkit.inference.runner import Progress
 from auditkit.policy import Policy, Scorecard, evaluate, load_policy
 from auditkit.store import AuditStore
 
@@ -26,8 +25,13 @@ class AuditRun:
     scorecard: Scorecard
 
 
-def _data_sha(data: str | Path | bytes) -> str:
-    return sha256_bytes(bytes(data)) if isinstance(data, (bytes, bytearray)) else sha256_path(data)
+def _content_sha(source: str | Path | bytes | LoadedModel | None) -> str | None:
+    """The content hash recorded when the run starts; None when there is nothing (yet) to hash."""
+    if isinstance(source, LoadedModel):
+        return source.sha256
+    if isinstance(source, (bytes, bytearray)):
+        return sha256_bytes(bytes(source))
+    return sha256_path(source) if source is not None and Path(source).exists() else None
 
 
 def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
@@ -42,8 +46,7 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
     settings = settings or Settings.from_env()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
-    model_sha = model.sha256 if isinstance(model, LoadedModel) else (sha256_path(model) if model else None)
-    with store.recording(name, data_sha256=_data_sha(data), model_sha256=model_sha, columns=spec.roles(),
+    with store.recording(name, data_sha256=_content_sha(data), model_sha256=_content_sha(model), columns=spec.roles(),
                          actor=actor) as audit_id:
         audit, ctx = run_audit(data, spec, model=model, name=name, settings=settings, **run_options)
         scorecard = evaluate(audit, policy)

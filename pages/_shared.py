@@ -1,6 +1,7 @@
 """The only Streamlit glue shared by pages: session keys, the current audit, running an audit, showing errors."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
+from auditkit.jobs import job_slot
 from auditkit.service import audit_and_record
+from auditkit.store import AuditStore, StartupReport
+from auditkit.store.engine import resolve_url
 
 AUDIT = "audit"
 CONTEXT = "audit_context"
@@ -56,9 +60,27 @@ def show_empty_state() -> None:
         st.switch_page("pages/setup.py")
 
 
+def md_text(text: str) -> str:
+    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
 def show_error(error: AuditkitError) -> None:
     """Show a user-fixable problem as one error box (each line escaped by Streamlit's markdown)."""
     st.error(f"**Problem:** {error}")
+
+
+@st.cache_resource(show_spinner="Opening the audit store ...")
+def _open_store(url: str, home: str) -> tuple[AuditStore, StartupReport]:
+    store = AuditStore(url, Settings.from_env())
+    return store, store.startup_check()
+
+
+def open_store() -> tuple[AuditStore, StartupReport]:
+    """The audit store of this workspace, shared by sessions, with the start-up check it ran once per process
+    (integrity, orphan and missing blobs, runs left half-way marked failed)."""
+    current = settings()
+    return _open_store(resolve_url(None, current), str(current.home))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model safely ...")
@@ -75,8 +97,9 @@ def run_pending(pending: PendingAudit) -> None:
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"Running the model: {done:,} of {total:,} rows")
 
-    result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
-                              settings=settings(), progress=progress)
+    with job_slot(on_wait=lambda: bar.progress(0.0, text="Waiting for a free worker (other audits are running) ...")):
+        result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
+                                  settings=settings(), store=open_store()[0], progress=progress)
     bar.progress(1.0, text="Done")
     st.session_state[AUDIT] = result.audit
     st.session_state[CONTEXT] = result.context

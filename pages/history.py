@@ -1,32 +1,18 @@
 """History: list, filter and open stored audits; compare two side by side."""
 from __future__ import annotations
 
-import re
 
 import pandas as pd
 import streamlit as st
 
-from auditkit.config import Settings
 from auditkit.errors import AuditkitError
 from auditkit.policy import load_policy
 from auditkit.report import compare_audits
-from auditkit.store import AuditRecord, AuditStore
-from auditkit.store.engine import resolve_url
-from pages._shared import AUDIT, CONTEXT, show_error
+from auditkit.store import AuditRecord
+from pages._shared import AUDIT, CONTEXT, md_text, open_store, show_error
 
 AUDIT_ID = "audit_id"
 POLICY = "report_policy"
-
-
-def md_text(text: str) -> str:
-    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
-
-
-@st.cache_resource(show_spinner="Opening the audit store ...")
-def open_store(url: str, home: str) -> AuditStore:
-    """One store per database, shared by sessions (every call opens its own connection)."""
-    return AuditStore(url, Settings.from_env())
 
 
 def label(r: AuditRecord) -> str:
@@ -37,8 +23,7 @@ st.title("History")
 st.caption("Every audit recorded in the audit store, newest first. Open one to see its panels and report, "
            "or compare two to see which numbers moved and which policy checks changed.")
 try:
-    settings = Settings.from_env()
-    store = open_store(resolve_url(None, settings), str(settings.home))
+    store, _ = open_store()
 except AuditkitError as e:
     show_error(e)
     st.stop()

@@ -13,7 +13,7 @@ from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS, epsilon_spent, noise_for_epsilon
-from auditkit.privacy.jobs import BackgroundJob
+from auditkit.jobs import BackgroundJob
 from auditkit.privacy.kanonymity import k_anonymity
 from auditkit.privacy.section import build_section
 from auditkit.privacy.splits import training_data

@@ -1,38 +1,23 @@
 """Report: the scorecard first, the policy it was judged by, downloads, reviewer sign-off and the audit trail."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from auditkit.config import Settings
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, load_policy, parse_policy
 from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, render_report, summary_sentences
-from auditkit.store import AuditStore, StartupReport
-from auditkit.store.engine import resolve_url
-from pages._shared import current_audit, show_empty_state, show_error
+from auditkit.store import AuditStore
+from pages._shared import current_audit, md_text, open_store, show_empty_state, show_error
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
 MAX_POLICY_BYTES = 100_000
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
-
-
-def md_text(text: str) -> str:
-    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
-
-
-@st.cache_resource(show_spinner="Opening the audit store ...")
-def open_store(url: str, home: str) -> tuple[AuditStore, StartupReport]:
-    """One store per database, shared by sessions (every call opens its own connection); checked once at start."""
-    store = AuditStore(url, Settings.from_env())
-    return store, store.startup_check()
 
 
 @st.cache_data(max_entries=32, show_spinner="Building the report ...")
@@ -147,8 +132,7 @@ if audit is None:
     st.stop()
 
 try:
-    settings = Settings.from_env()
-    store, startup = open_store(resolve_url(None, settings), str(settings.home))
+    store, startup = open_store()
 except AuditkitError as e:
     show_error(e)
     store, startup = None, None

@@ -1,7 +1,6 @@
 """On the built-in lending demo the audit finds the injected biases; on unbiased data it raises no alarm."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from models import lending

@@ -62,7 +62,7 @@ def _safetensors_files(folder: Path) -> list[Path]:
 
 def load_hf(folder: Path, sha256: str, *, allow_pickle_weights: bool = False, budget_gb: int = 8) -> LoadedModel:
     """Load a sequence classifier and its tokenizer from `folder` without running any of its code."""
-    config = check_folder(folder)
+    check_folder(folder)
     weights = _safetensors_files(folder)
     for w in weights:
         check_safetensors(w, budget_bytes=budget_gb * 2**30)

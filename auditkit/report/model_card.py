@@ -56,7 +56,7 @@ def model_card_fields(audit: dict[str, Any], *, scorecard: Scorecard | None = No
     bad = [k for k, v in overrides.items() if not isinstance(v, str)]
     if bad:
         raise ReportError(f"model-card field(s) {bad} must be text")
-    inputs, pred = _d(audit.get("inputs")), _d(audit.get("predictions"))
+    inputs = _d(audit.get("inputs"))
     cols = _d(inputs.get("columns"))
     target, sensitive = cols.get("target"), [str(s) for s in cols.get("sensitive") or []]
     data_file = inputs.get("data_file") or "the audited dataset"

@@ -1,11 +1,30 @@
-"""Run a long engine call (DP training, a sweep) in a background thread and read its progress from anywhere."""
+"""Long engine calls (audits, DP training, sweeps) share a bounded number of worker slots, so one user's job
+cannot starve every other session; `BackgroundJob` runs one in a thread and exposes its progress."""
 from __future__ import annotations
 
+import os
 import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from auditkit.errors import AuditkitError
+
+MAX_JOBS = max(1, int(os.environ.get("AUDITKIT_MAX_JOBS") or 2))
+_slots = threading.BoundedSemaphore(MAX_JOBS)
+
+
+@contextmanager
+def job_slot(on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold one of the process-wide `MAX_JOBS` worker slots for the block; `on_wait` is called if none is free."""
+    if not _slots.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait()
+        _slots.acquire()
+    try:
+        yield
+    finally:
+        _slots.release()
 
 
 class BackgroundJob:
@@ -32,7 +51,8 @@ class BackgroundJob:
 
     def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         try:
-            self.result = fn(*args, progress=self._progress, **kwargs)
+            with job_slot():
+                self.result = fn(*args, progress=self._progress, **kwargs)
         except AuditkitError as e:
             self.error = str(e)
         except Exception as e:  # re-raised by the reader, where it can be reported

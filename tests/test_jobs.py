@@ -1,0 +1,41 @@
+import threading
+import time
+
+from auditkit import jobs
+
+
+def test_at_most_max_jobs_run_at_once():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def work(progress):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        progress(1, 1)
+        with lock:
+            running[0] -= 1
+        return "ok"
+
+    started = [jobs.BackgroundJob(f"job{i}", work) for i in range(jobs.MAX_JOBS * 3)]
+    assert all(job.wait(10) for job in started)
+    assert peak[0] == jobs.MAX_JOBS
+    assert all(job.result == "ok" and job.fraction == 1.0 for job in started)
+
+
+def test_a_job_waits_for_a_free_slot_and_says_so():
+    waited, done = [], threading.Event()
+    for _ in range(jobs.MAX_JOBS):
+        jobs._slots.acquire()
+
+    def late():
+        with jobs.job_slot(on_wait=lambda: waited.append(True)):
+            done.set()
+    thread = threading.Thread(target=late)
+    thread.start()
+    time.sleep(0.1)
+    assert waited == [True] and not done.is_set()
+    for _ in range(jobs.MAX_JOBS):
+        jobs._slots.release()
+    thread.join(5)
+    assert done.is_set()
