@@ -1,7 +1,14 @@
 """AuditKit dashboard: `streamlit run app.py`."""
 import streamlit as st
 
+from auditkit.errors import AuditkitError
+from pages._shared import open_store, show_error
+
 st.set_page_config(page_title="AuditKit", page_icon=":material/fact_check:", layout="wide")
+try:
+    open_store()  # once per process: integrity check, orphan blobs swept, half-finished runs marked failed
+except AuditkitError as e:
+    show_error(e)
 
 pages = {
     "Start": [
