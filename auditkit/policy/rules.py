@@ -29,23 +29,16 @@ from typing import Any
 import yaml
 
 from auditkit.errors import AuditkitError
+from auditkit.fairness.metrics import DISPARITIES
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 
-_FAIRNESS = (
-    "demographic_parity_difference",
-    "demographic_parity_ratio",
-    "equalized_odds_difference",
-    "equalized_odds_ratio",
-    "equal_opportunity_difference",
-    "equal_opportunity_ratio",
-)
 _PREDICTIONS = ("accuracy", "balanced_accuracy", "positive_rate", "precision", "recall", "f1", "roc_auc")
 _ENERGY = ("kwh", "co2e_kg", "kwh_per_1k_predictions")
 
 #: Where a rule named without `path` looks in audit.json (alternatives, first match wins).
 KNOWN_PATHS: dict[str, tuple[str, ...]] = {
-    **{name: (f"fairness.*.{name}",) for name in _FAIRNESS},
+    **{name: (f"fairness.*.{name}",) for name in DISPARITIES},
     **{name: (f"predictions.{name}",) for name in _PREDICTIONS},
     **{name: (f"energy.{name}",) for name in _ENERGY},
     "epsilon": ("privacy.epsilon", "privacy.dp.epsilon"),
