@@ -66,11 +66,11 @@ def _model_inputs(model: LoadedModel, dataset: ValidatedDataset) -> tuple[Any, d
     spec = dataset.spec
     if model.kind == "text":
         if not spec.text_column:
-            raise DataValidationError("a text model needs a text column. Fix: pass --text-column.")
+            raise DataValidationError("a text model needs a text column. Fix: choose the text column (--text-column).")
         return dataset.frame[spec.text_column].astype(str).tolist(), {"text_column": spec.text_column}
     if model.n_features and len(spec.features) != model.n_features:
         raise DataValidationError(f"the model takes {model.n_features} features but {len(spec.features)} feature columns were "
-                                  f"chosen ({', '.join(spec.features[:10])}). Fix: pass --features in the model's input order.")
+                                  f"chosen ({', '.join(spec.features[:10])}). Fix: choose the feature columns in the model's input order (--features).")
     return dataset.frame[list(spec.features)].to_numpy(dtype=np.float32), {"features": list(spec.features)}
 
 
@@ -98,7 +98,7 @@ def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | Lo
         model = load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings)
     if model is None and not spec.prediction_column:
         raise DataValidationError("there is nothing to audit: no model and no prediction column. "
-                                  "Fix: pass --model, or --prediction-column naming the column with the model's predictions.")
+                                  "Fix: give a model checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
     dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.kind == "tabular")
     data_sha = _data_sha256(data)
     y_true = dataset.y_true

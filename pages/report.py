@@ -156,7 +156,8 @@ trail: tuple[dict[str, Any], ...] = ()
 if store is not None and audit_id:
     record = store.get(audit_id)
     signoffs = tuple(s.to_dict() for s in record.signoffs)
-    trail = tuple(e.to_dict() for e in store.events(audit_id))
+    # Exports are logged in the trail; leaving them out of the report keeps a download from invalidating the cache.
+    trail = tuple(e.to_dict() for e in store.events(audit_id) if e.kind != "report.exported")
 
 st.header("Download")
 key = params_hash({"audit": audit, "policy": policy.to_dict()})

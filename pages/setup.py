@@ -1,4 +1,5 @@
 """Setup: upload a dataset and a checkpoint, assign column roles, see validation inline."""
+import pandas as pd
 import streamlit as st
 
 from auditkit.audit import load_dataset
@@ -10,8 +11,12 @@ from pages._shared import PENDING, PendingAudit, cached_model, settings, show_er
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the file ...")
-def read_columns(path: str) -> list[str]:
-    return [str(c) for c in read_table(path, settings=settings()).columns]
+def read_columns(path: str) -> tuple[list[str], list[str]]:
+    """All column names, and the names of those that look numeric in the first rows (the default model inputs)."""
+    frame = read_table(path, settings=settings())
+    head = frame.head(1000)
+    numeric = [str(c) for c in frame.columns if pd.to_numeric(head[c], errors="coerce").notna().all()]
+    return [str(c) for c in frame.columns], numeric
 
 
 st.title("Setup")
@@ -29,17 +34,25 @@ if data_file is None:
 
 try:
     data_path = store_upload(data_file.getvalue(), data_file.name, settings=settings())
-    columns = read_columns(str(data_path))
+    columns, numeric = read_columns(str(data_path))
 except AuditkitError as e:
     show_error(e)
+    st.stop()
+if mode == "Upload a checkpoint" and model_file is None:
+    st.info("Upload the model checkpoint to continue, or choose 'Predictions are in the dataset'.")
     st.stop()
 
 st.subheader("Column roles")
 left, right = st.columns(2)
-target = left.selectbox("Label (what the model predicts)", columns, help="The true outcome for each row.")
+target = left.selectbox("Label (what the model predicts)", columns, index=None, placeholder="Choose the label column",
+                       help="The true outcome for each row.")
 sensitive = right.multiselect("Sensitive attributes", [c for c in columns if c != target],
+                              placeholder="Choose one or more columns",
                               help="Groups to compare, e.g. sex, race, age group. Intersections are audited too.")
 positive = left.text_input("Favourable label value", "1", help="The outcome that benefits a person, e.g. 1 for 'approved'.")
+if target is None or not sensitive:
+    st.info("Choose the label column and at least one sensitive attribute to continue.")
+    st.stop()
 others = [c for c in columns if c != target and c not in sensitive]
 text_col = right.selectbox("Text column (text models)", ["(none)"] + others)
 pred_col = score_col = None
@@ -48,7 +61,7 @@ if model_file is None:
     score_col = right.selectbox("Score column (optional)", ["(none)"] + [c for c in others if c != pred_col])
 roles = {target, *sensitive, text_col, pred_col, score_col}
 features = st.multiselect("Feature columns, in the model's input order", [c for c in columns if c not in roles],
-                          default=[c for c in columns if c not in roles and c != "split"],
+                          default=[c for c in numeric if c not in roles and c != "split"],
                           help="Tabular models only: the columns fed to the model, in order.") if text_col == "(none)" and model_file else []
 
 spec = AuditSpec(target=target, sensitive=tuple(sensitive), features=tuple(features),

@@ -70,7 +70,7 @@ def validate_dataset(frame: pd.DataFrame, spec: AuditSpec, *, settings: Settings
     if needs_features:
         problems += _check_numeric(frame, spec.features)
         if not spec.features:
-            problems.append("no feature columns are left for the model. Fix: pass --features or keep the feature columns in the file.")
+            problems.append("no feature columns are left for the model. Fix: choose the feature columns (--features), or keep them in the file.")
     if spec.text_column:
         problems += _check_not_missing(frame[spec.text_column], spec.text_column, "text column")
     classes = tuple(sorted(frame[spec.target].unique()))
@@ -96,14 +96,14 @@ def _missing_columns(spec: AuditSpec, columns: list[str]) -> list[str]:
 def _role_overlaps(spec: AuditSpec) -> list[str]:
     problems = []
     if not spec.sensitive:
-        problems.append("no sensitive attribute was given. Fix: pass --sensitive with one or more column names.")
+        problems.append("no sensitive attribute was given. Fix: choose one or more sensitive attribute columns (--sensitive).")
     if spec.target in spec.sensitive:
         problems.append(f"column '{spec.target}' is both the label and a sensitive attribute. Fix: choose different columns.")
     if spec.target in spec.features:
-        problems.append(f"the label column '{spec.target}' is also listed as a feature. Fix: remove it from --features.")
+        problems.append(f"the label column '{spec.target}' is also listed as a feature. Fix: remove it from the feature columns (--features).")
     for c in spec.sensitive:
         if c in spec.features:
-            problems.append(f"sensitive attribute '{c}' is also listed as a feature. Fix: remove it from --features, or audit it as a feature only.")
+            problems.append(f"sensitive attribute '{c}' is also listed as a feature. Fix: remove it from the feature columns (--features), or audit it as a feature only.")
     return problems
 
 
@@ -127,7 +127,7 @@ def _check_label(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
     if spec.positive_label not in values:
         shown = ", ".join(values[:10])
         return [f"positive label '{spec.positive_label}' does not occur in '{spec.target}' (values: {shown}). "
-                f"Fix: pass --positive-label with one of them."]
+                f"Fix: set the favourable label value (--positive-label) to one of them."]
     return []
 
 
@@ -140,7 +140,7 @@ def _check_numeric(frame: pd.DataFrame, features: tuple[str, ...]) -> list[str]:
         if bad.any():
             row = _first_row(bad)
             problems.append(f"feature '{col}' must be numeric and finite; row {row} holds {str(raw.iloc[row - 1])!r}. "
-                            "Fix: encode or clean that column, or leave it out of --features.")
+                            "Fix: encode or clean that column, or leave it out of the feature columns (--features).")
         else:
             frame[col] = numeric.astype(np.float32)
     return problems
@@ -162,7 +162,7 @@ def _check_scores(frame: pd.DataFrame, col: str) -> list[str]:
         return [f"score column '{col}' has no usable values. Fix: scores must be probabilities between 0 and 1."]
     if bad.any():
         return [f"score column '{col}' must hold probabilities in [0, 1]; row {_first_row(bad)} holds "
-                f"{frame[col].iloc[_first_row(bad) - 1]!r}. Fix: clean that column or leave out --score-column."]
+                f"{frame[col].iloc[_first_row(bad) - 1]!r}. Fix: clean that column, or audit without a score column (--score-column)."]
     frame[col] = scores.astype(float)
     return []
 

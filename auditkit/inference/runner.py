@@ -79,7 +79,7 @@ def _predict_tabular(model: LoadedModel, module: torch.nn.Module, data: np.ndarr
     x = torch.from_numpy(np.ascontiguousarray(np.asarray(data, dtype=np.float32)))
     if x.ndim != 2 or (model.n_features and x.shape[1] != model.n_features):
         raise SettingsError(f"the model takes {model.n_features} features but the data has shape {tuple(x.shape)}. "
-                            "Fix: pass --features in the model's input order.")
+                            "Fix: choose the feature columns in the model's input order (--features).")
     out = []
     for start in range(0, len(x), size):
         stop = min(start + size, len(x))

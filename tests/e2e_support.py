@@ -1,0 +1,286 @@
+"""Drive the dashboard in a real browser: start `streamlit run app.py`, open Debian's Chromium with Playwright.
+
+Used by `tests/test_e2e_browser.py` and `bench/ui.py`. The browser is `/usr/bin/chromium`; Playwright's own
+browser downloads are never used.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+APP = '[data-testid="stApp"]'
+MAIN = '[data-testid="stMain"]'
+NAV_LINK = '[data-testid="stSidebarNavLink"]'
+EXCEPTION = '[data-testid="stException"]'
+ERROR_BOX = '[data-testid="stAlertContentError"]'
+PLOTLY = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+METRIC = '[data-testid="stMetric"]'
+FILE_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
+IDLE = f'{APP}[data-test-script-state="notRunning"]'
+AUDIT_TIMEOUT_MS = 600_000
+
+# Counts script runs by watching the `data-test-script-state` attribute Streamlit keeps on the app root,
+# so a wait can tell "the rerun my click caused has finished" from "no rerun has started yet".
+_WATCH_RUNS = """() => {
+  if (window.__runs) return;
+  window.__runs = {started: 0, finished: 0};
+  const root = document.querySelector('[data-testid="stApp"]');
+  if (root && root.getAttribute('data-test-script-state') === 'running') window.__runs.started++;
+  new MutationObserver(changes => {
+    for (const c of changes) {
+      const state = c.target.getAttribute('data-test-script-state');
+      if (state === 'running') window.__runs.started++;
+      else if (state === 'notRunning') window.__runs.finished++;
+    }
+  }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+# A run so short that React never paints the "running" state leaves no trace, so after GRACE_MS without a
+# started run an idle app counts as done.
+GRACE_MS = 2000
+_IDLE_AFTER = """([before, since, grace]) => {
+  const root = document.querySelector('[data-testid="stApp"]');
+  const idle = root && root.getAttribute('data-test-script-state') === 'notRunning'
+    && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+  return idle && (window.__runs.started > before || Date.now() - since > grace);
+}"""
+
+
+def chromium_available() -> bool:
+    return CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    """A `streamlit run app.py` subprocess on 127.0.0.1 with its own AUDITKIT_HOME."""
+
+    process: subprocess.Popen
+    url: str
+    home: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=20)
+
+
+def start_app(home: Path, log_path: Path, *, timeout_s: float = 180, env: dict[str, str] | None = None) -> AppServer:
+    """Start the dashboard on a free port and wait for its health endpoint to answer `ok`."""
+    port = free_port()
+    environment = {**os.environ, "AUDITKIT_HOME": str(home), "HF_HUB_OFFLINE": "1",
+                   "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    server = AppServer(process, f"http://127.0.0.1:{port}", home, log_path)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=5) as response:
+                if response.read().strip() == b"ok":
+                    return server
+        except OSError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"streamlit did not answer on {server.url} within {timeout_s:.0f} s:\n{server.log()}")
+
+
+@contextmanager
+def browser_page(profile: Path, *, width: int = 1440, height: int = 1000, timeout_ms: int = 120_000) -> Iterator:
+    """A Playwright page in headless Chromium with a fresh profile; downloads are accepted."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height}, accept_downloads=True)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(timeout_ms)
+            yield page
+        finally:
+            context.close()
+
+
+def open_app(page, url: str, *, timeout_ms: int = 120_000) -> None:
+    """Load the app and wait until its first script run has finished."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector(f'{APP}[data-test-script-state="notRunning"]', timeout=timeout_ms)
+    page.wait_for_selector(NAV_LINK, timeout=timeout_ms)
+    page.evaluate(_WATCH_RUNS)
+
+
+def rerun(page, action: Callable[[], object], *, timeout_ms: int = 120_000) -> float:
+    """Do `action` (a click, a key press), wait for the script run it causes to finish; return seconds taken."""
+    page.evaluate(_WATCH_RUNS)
+    before, since = page.evaluate("() => [window.__runs.started, Date.now()]")
+    start = time.perf_counter()
+    action()
+    page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS], timeout=timeout_ms, polling=20)
+    return time.perf_counter() - start
+
+
+def wait_idle(page, *, timeout_ms: int = 120_000) -> None:
+    """Wait until no script run is going on and no spinner is showing (after an action that may rerun)."""
+    page.wait_for_function(f"""() => {{ {_VISIBLE}
+        const root = document.querySelector('[data-testid="stApp"]');
+        return root && root.getAttribute('data-test-script-state') === 'notRunning'
+          && ![...document.querySelectorAll('[data-testid="stSpinner"]')].some(visible); }}""",
+                           timeout=timeout_ms, polling=100)
+
+
+def nav_titles(page) -> list[str]:
+    """The page titles listed in the sidebar navigation, in order."""
+    return [_label(t) for t in page.locator(NAV_LINK).all_inner_texts()]
+
+
+def _label(text: str) -> str:
+    """A nav link's text is the Material icon's ligature name, then the title: keep the title."""
+    return text.strip().splitlines()[-1].strip()
+
+
+def go_to(page, title: str, *, timeout_ms: int = 120_000) -> float:
+    """Switch page through the sidebar link named `title`; return seconds until the new page has rendered."""
+    index = nav_titles(page).index(title)
+    link = page.locator(NAV_LINK).nth(index)
+    return rerun(page, link.click, timeout_ms=timeout_ms)
+
+
+def wait_for_charts(page, *, timeout_ms: int = 60_000) -> int:
+    """Wait until every visible Plotly chart has drawn its SVG (none still a loading skeleton); return how many."""
+    page.wait_for_function(_CHARTS_DRAWN, timeout=timeout_ms, polling=50)
+    return page.evaluate(_CHARTS_COUNT)
+
+
+_VISIBLE = "const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;"
+_CHARTS_DRAWN = f"""() => {{ {_VISIBLE}
+  if ([...document.querySelectorAll('[data-testid="stSkeleton"]')].some(visible)) return false;
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(visible)
+    .every(c => c.querySelector('.js-plotly-plot .main-svg'));
+}}"""
+_CHARTS_COUNT = f"""() => {{ {_VISIBLE}
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(visible)
+    .filter(c => c.querySelector('.js-plotly-plot .main-svg')).length;
+}}"""
+
+
+def problems(page) -> list[str]:
+    """Texts of every exception element and error box on the page."""
+    found = [f"exception: {t}" for t in page.locator(EXCEPTION).all_inner_texts()]
+    found += [f"error box: {t}" for t in page.locator(ERROR_BOX).all_inner_texts()]
+    return found
+
+
+def screenshot(page, name: str, *, max_height: int = 6000) -> Path:
+    """Save a PNG of the whole current page (not only the first screen) in test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    viewport = page.viewport_size
+    # The app scrolls inside its own container, so grow the window to the content's height for the picture.
+    height = page.evaluate("""() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]']
+        .map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": viewport["width"], "height": max(viewport["height"], min(height, max_height))})
+    try:
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path))
+    finally:
+        page.set_viewport_size(viewport)
+    return path
+
+
+def click_tab(page, label: str) -> bool:
+    """Open the tab named `label` if the page has one; return whether it did."""
+    tab = page.locator('[data-testid="stTab"]').filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
+    if tab.count() == 0:
+        return False
+    tab.first.click()
+    return True
+
+
+def move_slider(page, slider_label: str, *, presses: int = 1, timeout_ms: int = 120_000) -> tuple[str, str, float]:
+    """Press ArrowRight on the thumb of the slider labelled `slider_label`; wait for the rerun.
+
+    Returns the value shown before, the value shown after and the seconds from key press to the finished rerun.
+    """
+    thumb = page.get_by_role("slider", name=slider_label).first
+    value = page.locator('[data-testid="stSliderThumbValue"]').filter(visible=True).first
+    before = value.inner_text().strip()
+    thumb.focus()
+    seconds = rerun(page, lambda: [thumb.press("ArrowRight") for _ in range(presses)], timeout_ms=timeout_ms)
+    return before, value.inner_text().strip(), seconds
+
+
+def wait_for_summary(page, *, timeout_ms: int = AUDIT_TIMEOUT_MS) -> None:
+    """Wait until the Run page shows its metric cards (the audit has finished) and the script is idle.
+
+    Fails at once, with what the page says, when an exception or a "Problem:" box (a failed run) appears instead.
+    """
+    page.wait_for_function(f"""() => document.querySelector('{METRIC}') || document.querySelector('{EXCEPTION}')
+        || [...document.querySelectorAll('{ERROR_BOX}')].some(e => e.innerText.includes('Problem:'))""",
+                           timeout=timeout_ms, polling=100)
+    page.wait_for_selector(IDLE, timeout=timeout_ms)
+    if page.locator(METRIC).count() == 0:
+        raise AssertionError(f"the audit did not finish: {problems(page)}")
+
+
+def open_demo(page, short: str, *, timeout_ms: int = AUDIT_TIMEOUT_MS) -> float:
+    """Click "Open the <short> demo" on Home and wait for the audit's summary; return seconds taken."""
+    start = time.perf_counter()
+    page.get_by_role("button", name=f"Open the {short} demo").click()
+    wait_for_summary(page, timeout_ms=timeout_ms)
+    return time.perf_counter() - start
+
+
+def metric_value(page, label: str) -> str:
+    """The value shown on the metric card labelled `label`."""
+    card = page.locator(METRIC).filter(has=page.get_by_text(label, exact=True)).first
+    return card.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox or multiselect labelled `label`."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    box.click()
+    rerun(page, lambda: page.get_by_role("option", name=option, exact=True).click())
+    # Close a multiselect's open list by clicking away (Escape would clear the choice).
+    page.locator("h1").first.click()
+
+
+def upload(page, index: int, path: Path) -> None:
+    """Put `path` into the page's `index`-th file-upload widget, as a user's file picker would."""
+    page.locator(FILE_INPUT).nth(index).wait_for(state="attached")
+    rerun(page, lambda: page.locator(FILE_INPUT).nth(index).set_input_files(str(path)))

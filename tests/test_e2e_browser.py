@@ -1,0 +1,200 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`.
+
+Run with `pytest -m e2e tests/test_e2e_browser.py -s` (the timings are printed). Screenshots of every page go to
+`test-artifacts/`. Skipped when /usr/bin/chromium is absent.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from auditkit.config import Settings
+from auditkit.demo import demo_audit
+from auditkit.hashing import sha256_file
+from tests.builders import tabular_frame, tabular_model
+from tests.e2e_support import (ERROR_BOX, browser_page, chromium_available, choose, click_tab,
+                               go_to, metric_value, move_slider, nav_titles, open_app, open_demo, problems,
+                               screenshot, start_app, upload, wait_for_charts, wait_for_summary, wait_idle)
+
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not chromium_available(), reason="needs Chromium at /usr/bin/chromium")]
+
+# Panels that draw at least one chart on their first view of a tabular audit.
+CHART_PAGES = {"Fairness", "Explanations", "Energy"}
+# Audit findings the lending demo is built to produce (its injected bias); pages show a failed check in red.
+# Any other error box is a problem.
+FINDINGS = re.compile(r"four-fifths rule|check\(s\) fail|Policy [\w-]+: \d+ passed, \d+ failed")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """One dashboard server for the module, with its own workspace."""
+    root = tmp_path_factory.mktemp("e2e")
+    server = start_app(root / "home", root / "streamlit.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(app, tmp_path, request):
+    """A fresh browser profile (so a fresh Streamlit session) on the home page; the last screen is kept."""
+    with browser_page(tmp_path / "profile") as page:
+        open_app(page, app.url)
+        yield page
+        screenshot(page, f"last-{request.node.name}")
+
+
+def page_problems(page) -> list[str]:
+    """Exception elements and error boxes on the page, other than known audit findings."""
+    return [p for p in problems(page) if not (p.startswith("error box") and FINDINGS.search(p))]
+
+
+def assert_clean(page, where: str) -> None:
+    found = page_problems(page)
+    assert not found, f"{where}: {found}"
+
+
+def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
+    timings: dict[str, float] = {}
+    assert_clean(page, "home")
+    screenshot(page, "01-home")
+
+    open_demo(page, "lending")
+    finished = time.perf_counter()
+    assert metric_value(page, "Rows audited") == "20,000"
+    assert_clean(page, "run & summary")
+
+    titles = nav_titles(page)
+    assert titles[:3] == ["Home", "Setup", "Run & summary"]
+    panels = [t for t in titles if t not in ("Home", "Setup", "Run & summary")]
+    assert "Fairness" in panels
+
+    go_to(page, panels[0])
+    wait_for_charts(page)
+    timings["first panel after the audit"] = time.perf_counter() - finished
+    screenshot(page, "02-run-summary-then-" + panels[0].lower())
+
+    # Every page is visited (and photographed) before any assertion, so one run reports every broken page.
+    charts: dict[str, int] = {}
+    broken: dict[str, list[str]] = {}
+    for i, title in enumerate(["Run & summary", *panels], start=3):
+        go_to(page, title)
+        charts[title] = wait_for_charts(page)
+        if found := page_problems(page):
+            broken[title] = found
+        assert page.locator("h1").first.is_visible()
+        screenshot(page, f"{i:02d}-{title.split()[0].lower()}")
+    for title in CHART_PAGES & set(panels):
+        if charts[title] == 0:
+            broken.setdefault(title, []).append("no chart drawn")
+
+    # Switching between pages whose results are cached: what a person feels when browsing the panels.
+    switches = []
+    for title in ["Fairness", "Energy", "Fairness", "Run & summary", "Fairness"]:
+        seconds = go_to(page, title)
+        wait_for_charts(page)
+        switches.append(seconds)
+    timings["page switch (median of 5)"] = float(np.median(switches))
+    assert_clean(page, "fairness revisited")
+
+    if click_tab(page, "Threshold"):
+        wait_for_charts(page)
+        moves = []
+        for _ in range(3):
+            before, after, seconds = move_slider(page, "Decision threshold")
+            moves.append(seconds)
+            assert float(after) == pytest.approx(float(before) + 0.01)
+            wait_for_charts(page)
+            title = page.locator(".js-plotly-plot .gtitle").filter(has_text="Groups at threshold")
+            assert title.first.text_content().strip() == f"Groups at threshold {float(after):.2f}"
+        timings["slider move (median of 3)"] = float(np.median(moves))
+        assert_clean(page, "fairness threshold")
+        screenshot(page, "20-fairness-threshold")
+
+    if "Report" in panels:
+        go_to(page, "Report")
+        buttons = page.locator('[data-testid="stDownloadButton"] button')
+        assert buttons.count() > 0, "the Report page offers no download"
+        html = buttons.filter(has_text="HTML")
+        button = html.first if html.count() else buttons.first
+        with page.expect_download(timeout=120_000) as info:
+            button.click()
+        download = info.value
+        page.wait_for_timeout(500)  # the click also reruns the page (the export is logged in the trail)
+        wait_idle(page)
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        data_path, _, _ = demo_audit("lending", Settings(home=app.home))
+        data_sha = sha256_file(data_path)
+        assert saved.name.startswith(f"audit-{data_sha[:12]}")
+        if saved.suffix == ".html":
+            text = saved.read_text(encoding="utf-8")
+            assert "<html" in text.lower() and data_sha in text
+        assert_clean(page, "report after download")
+        screenshot(page, "21-report-after-download")
+
+    print("\nbrowser timings on the lending demo (20,000 rows):")
+    for name, seconds in timings.items():
+        print(f"  {name:32s} {seconds * 1000:8.0f} ms")
+    print(f"  charts drawn per page: {charts}")
+    log = re.sub(r"\x1b\[[0-9;]*m", "", app.log())[-3000:]
+    assert not broken, f"pages showing an error: {broken}\nserver log tail:\n{log}"
+
+
+def test_upload_csv_and_checkpoint_then_audit(app, page, tmp_path):
+    data = tmp_path / "loans.csv"
+    tabular_frame().to_csv(data, index=False)
+    model = tabular_model(tmp_path / "model.pt2")
+
+    go_to(page, "Setup")
+    upload(page, 0, data)
+    assert_clean(page, "setup with a dataset")
+    upload(page, 1, model)
+    choose(page, "Label (what the model predicts)", "y")
+    choose(page, "Sensitive attributes", "sex")
+    page.get_by_text("The dataset is valid: 400 rows").wait_for()
+    assert page.get_by_text("Model loaded safely: pt2, tabular").count() == 1
+    assert_clean(page, "setup with roles")
+    screenshot(page, "30-setup-uploaded")
+
+    page.get_by_role("button", name="Run the audit").click()
+    wait_for_summary(page)
+    assert metric_value(page, "Rows audited") == "400"
+    # The builders' model decides x1 + 0.5 x2 > 0, which is exactly how the label was made.
+    assert metric_value(page, "Accuracy") == "100.0%"
+    assert_clean(page, "run of the uploaded audit")
+    screenshot(page, "31-run-uploaded")
+
+
+def test_bad_uploads_show_a_clear_message_and_the_app_keeps_working(app, page, tmp_path):
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    one_class = tmp_path / "one_class.csv"
+    tabular_frame().assign(y=1).to_csv(one_class, index=False)
+    model = tabular_model(tmp_path / "model.pt2")
+
+    go_to(page, "Setup")
+    upload(page, 0, garbage)
+    error = page.locator(ERROR_BOX)
+    error.first.wait_for()
+    assert "Problem:" in error.first.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "40-setup-garbage-csv")
+
+    upload(page, 0, one_class)  # replaces the garbage file, as picking another file would
+    upload(page, 1, model)
+    choose(page, "Label (what the model predicts)", "y")
+    choose(page, "Sensitive attributes", "sex")
+    message = page.locator(ERROR_BOX).filter(has_text="only one class")
+    message.first.wait_for()
+    assert "Fix:" in message.first.inner_text()
+    assert page.get_by_role("button", name="Run the audit").count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "41-setup-one-class")
+
+    go_to(page, "Home")
+    page.get_by_role("button", name="Open the lending demo").wait_for()
+    assert_clean(page, "home after bad uploads")
