@@ -55,6 +55,10 @@ def headline(section: dict) -> None:
     if idle:
         st.caption(f"Idle baseline: {idle['watts']:.1f} W over {idle['seconds']:.1f} s, measured before the run and "
                    "subtracted from every phase (shown separately as idle kWh in the table).")
+        if section["kwh"] == 0:
+            st.info("The run used no measurable energy above the idle baseline: on a machine busy with other work, "
+                    "a short run cannot be told apart from the background load. Re-run the audit on an otherwise "
+                    "idle machine for a net figure.")
 
 
 def phase_chart(section: dict) -> None:
