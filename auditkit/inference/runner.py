@@ -14,7 +14,7 @@ from auditkit.errors import SettingsError
 from auditkit.inference.device import on_device, resolve_device
 
 Progress = Callable[[int, int], None]
-_DEFAULT_BATCH = {"text": {"cpu": 64, "cuda": 256, "mps": 64}, "tabular": {"cpu": 8192, "cuda": 65536, "mps": 8192}}
+_DEFAULT_BATCH = {"text": {"cpu": 32, "cuda": 256, "mps": 64}, "tabular": {"cpu": 8192, "cuda": 65536, "mps": 8192}}
 _MAX_BATCH = 1_000_000
 
 
