@@ -219,8 +219,18 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
         st.plotly_chart(scatter, width="stretch")
         with st.expander("Data behind the trade-off chart"):
             st.dataframe(front, width="stretch", hide_index=True)
-    st.download_button("Download mitigated predictions (CSV)", result.predictions_csv(ctx.y_true, ctx.y_pred),
-                       file_name=f"mitigated_{method}_{constraint}.csv", mime="text/csv", key="mit_download")
+    csv = cached_csv(context_key(ctx), method, constraint, result, ctx)
+    st.download_button("Download mitigated predictions (CSV)", csv, file_name=f"mitigated_{method}_{constraint}.csv", mime="text/csv", key="mit_download")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def cached_csv(key: str, method: str, constraint: str, _result: MitigationResult, _ctx: AuditContext) -> bytes:
+    return _result.predictions_csv(_ctx.y_true, _ctx.y_pred)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_heatmap(key: str, first: str, second: str, _ctx: AuditContext):
+    return error_heatmap(_ctx.frame, first, second, _ctx.y_true, _ctx.y_pred)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Searching for the cohorts with most errors ...")
@@ -256,7 +266,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
     first = c1.selectbox("Heat map rows", columns, index=0, key="err_first")
     second = c2.selectbox("Heat map columns", [c for c in columns if c != first], key="err_second",
                           help="Error rate for every pair of bins of two columns (numbers in five quantile bins).")
-    rate, count = error_heatmap(ctx.frame, first, second, ctx.y_true, ctx.y_pred)
+    rate, count = cached_heatmap(key, first, second, ctx)
     heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[str(c) for c in rate.columns], y=[str(i) for i in rate.index],
                                 colorscale="Cividis", colorbar={"title": "error rate"},
                                 text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
