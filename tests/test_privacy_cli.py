@@ -28,6 +28,8 @@ def test_train_dp_writes_auditable_model(tmp_path, capsys):
     assert t["epsilon"] == pytest.approx(epsilon_spent(t["noise_multiplier"], t["sample_rate"], t["steps"],
                                                        delta=1e-4))
     assert record["data"]["features"] == list(FEATURES)  # numeric columns; sex/race/age_group/split excluded
+    training = record["energy"]["phases"]["training"]
+    assert training["seconds"] > 0 and record["energy"]["kwh"] == pytest.approx(training["kwh"])
     assert record["data"]["split"].startswith("split column") and record["not_covered"]
     loaded = load_model(out / "model.pt2")
     assert loaded.kind == "tabular" and loaded.n_features == len(FEATURES)

@@ -12,6 +12,7 @@ import pandas as pd
 from auditkit.cli import split_columns
 from auditkit.data.io import read_table
 from auditkit.data.validate import as_label_strings
+from auditkit.energy.section import measure_phase
 from auditkit.errors import DataValidationError
 from auditkit.hashing import sha256_file
 from auditkit.privacy.accounting import ACCOUNTANTS
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
     p.add_argument("--accountant", choices=ACCOUNTANTS, default="rdp", help="privacy accountant (default rdp)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--region", default="USA", help="ISO 3166 alpha-3 country code for the training's CO2e (default: USA)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -125,12 +127,12 @@ def run_text(args: argparse.Namespace) -> int:
         ignore_mismatched_sizes=True)
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     texts = frame[args.text_column].astype(str).to_numpy(dtype=object)
-    result = dp_finetune_text(model, tokenizer, list(texts[train]), y[train], target_epsilon=args.epsilon,
-                              target_delta=args.delta, epochs=args.epochs, texts_eval=list(texts[test]),
-                              labels_eval=y[test], max_length=args.max_length, max_grad_norm=args.max_grad_norm,
-                              batch_size=args.batch_size, accountant=args.accountant, lr=args.lr, seed=args.seed,
-                              progress=_progress(args))
-    extra = {"data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
+    result, energy = measure_phase("training", lambda: dp_finetune_text(
+        model, tokenizer, list(texts[train]), y[train], target_epsilon=args.epsilon, target_delta=args.delta,
+        epochs=args.epochs, texts_eval=list(texts[test]), labels_eval=y[test], max_length=args.max_length,
+        max_grad_norm=args.max_grad_norm, batch_size=args.batch_size, accountant=args.accountant, lr=args.lr,
+        seed=args.seed, progress=_progress(args)), region=args.region)
+    extra = {"energy": energy, "data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
                       "text_column": args.text_column, "class_names": class_names, "base_model": base.name,
                       "train_rows": int(train.sum()), "eval_rows": int(test.sum()), "split": split_rule}}
     paths = save_dp_text_artifacts(result, tokenizer, args.out, extra=extra)
@@ -166,11 +168,11 @@ def run(args: argparse.Namespace) -> int:
     model = TabularMLP(X.shape[1], hidden=hidden, n_classes=len(classes), mean=xt.mean(0),
                        std=np.maximum(xt.std(0), 1e-6))
 
-    result = dp_train(model, xt, y[train], target_epsilon=args.epsilon, target_delta=args.delta,
-                      epochs=args.epochs, max_grad_norm=args.max_grad_norm, batch_size=args.batch_size,
-                      accountant=args.accountant, lr=args.lr, seed=args.seed, X_eval=X[test], y_eval=y[test],
-                      progress=_progress(args))
-    extra = {"data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
+    result, energy = measure_phase("training", lambda: dp_train(
+        model, xt, y[train], target_epsilon=args.epsilon, target_delta=args.delta, epochs=args.epochs,
+        max_grad_norm=args.max_grad_norm, batch_size=args.batch_size, accountant=args.accountant, lr=args.lr,
+        seed=args.seed, X_eval=X[test], y_eval=y[test], progress=_progress(args)), region=args.region)
+    extra = {"energy": energy, "data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
                       "features": list(features), "class_names": class_names, "positive_label": args.positive_label,
                       "train_rows": int(train.sum()), "eval_rows": int(test.sum()), "split": split_rule},
              "not_covered": [NOT_COVERED]}

@@ -23,11 +23,15 @@ How the audit run uses it:
 """
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import pandas as pd
 
 from auditkit.energy.carbon import DEFAULT_REGION
 from auditkit.energy.meter import EnergyReport
 from auditkit.errors import AuditkitError
+
+T = TypeVar("T")
 
 
 def build_section(report: EnergyReport) -> dict:
@@ -76,3 +80,22 @@ def components_frame(section: dict) -> pd.DataFrame:
              "detail": d["detail"]} for c, d in (section.get("components") or {}).items()]
     return pd.DataFrame(rows, columns=["component", "kind", "method", "kwh", "interval_low_factor",
                                        "interval_high_factor", "detail"])
+
+
+def measure_phase(phase: str, run: Callable[[], T], *, region: str = DEFAULT_REGION,
+                  idle_seconds: float = 1.0) -> tuple[T, dict]:
+    """Run `run()` as one measured phase (e.g. "training"); return its result and the `energy` section for it."""
+    from auditkit.energy.meter import EnergyMeter
+    from auditkit.energy.sources import NoEnergySourceError
+
+    try:
+        meter = EnergyMeter(region=region)
+    except NoEnergySourceError as exc:
+        return run(), unavailable_section(exc, region=region)
+    try:
+        meter.measure_idle(seconds=idle_seconds)
+        with meter.phase(phase):
+            result = run()
+        return result, build_section(meter.report())
+    finally:
+        meter.close()
