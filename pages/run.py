@@ -46,9 +46,11 @@ for name, section in audit.items():
 
 st.subheader("Panels")
 links = st.columns(5)
-for col, (page, label) in zip(links, [("pages/fairness.py", "Fairness"), ("pages/explanations.py", "Explanations"),
-                                       ("pages/privacy.py", "Privacy"), ("pages/energy.py", "Energy"),
-                                       ("pages/report.py", "Report")]):
-    col.page_link(page, label=label)
+for col, (page, label, icon) in zip(links, [("pages/fairness.py", "Fairness", "balance"),
+                                             ("pages/explanations.py", "Explanations", "insights"),
+                                             ("pages/privacy.py", "Privacy", "lock"), ("pages/energy.py", "Energy", "bolt"),
+                                             ("pages/report.py", "Report", "description")]):
+    with col.container(border=True):
+        st.page_link(page, label=f"Open {label}", icon=f":material/{icon}:")
 with st.expander("Evidence: hashes and versions"):
     st.json({k: inputs[k] for k in ("data_sha256", "model_sha256", "model_format", "columns", "versions")})
