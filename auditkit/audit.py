@@ -21,8 +21,9 @@ from auditkit.context import AuditContext
 from auditkit.data.io import read_table
 from auditkit.data.spec import AuditSpec
 from auditkit.data.validate import ValidatedDataset, validate_dataset
+from auditkit.energy.section import build_section, start_meter
 from auditkit.errors import AuditkitError, DataValidationError
-from auditkit.hashing import sha256_bytes, sha256_file
+from auditkit.hashing import sha256_source
 from auditkit.inference import cache
 from auditkit.inference.device import resolve_device
 from auditkit.inference.runner import Predictions, Progress, predict
@@ -40,10 +41,6 @@ def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "",
     """Read and validate a CSV, Parquet or JSONL dataset against `spec`."""
     return validate_dataset(read_table(source, name=name, settings=settings), spec, settings=settings,
                             needs_features=needs_features)
-
-
-def _data_sha256(source: str | Path | bytes) -> str:
-    return sha256_bytes(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else sha256_file(source)
 
 
 def _label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
@@ -100,7 +97,7 @@ def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | Lo
         raise DataValidationError("there is nothing to audit: no model and no prediction column. "
                                   "Fix: give a model checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
     dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.kind == "tabular")
-    data_sha = _data_sha256(data)
+    data_sha = sha256_source(data)
     y_true = dataset.y_true
     if model is None:
         frame = dataset.frame
@@ -189,19 +186,6 @@ def _phase(meter: Any, name: str) -> Iterator[None]:
             yield
 
 
-def _energy_meter(region: str, settings: Settings) -> tuple[Any, dict | None]:
-    """An energy meter with its idle baseline taken, or (None, the section saying why nothing is measured)."""
-    from auditkit.energy import EnergyMeter, NoEnergySourceError
-    from auditkit.energy.section import unavailable_section
-
-    try:
-        meter = EnergyMeter(region=region)
-    except NoEnergySourceError as e:
-        return None, unavailable_section(e, region=region)
-    meter.measure_idle(seconds=settings.idle_seconds)
-    return meter, None
-
-
 def _inference_energy(energy: dict[str, Any], ctx: AuditContext) -> dict[str, Any]:
     """Remember the inference energy per 1,000 predictions with the cached predictions; a run that read them from
     the cache (no inference) reports the figure measured when they were computed."""
@@ -226,7 +210,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     with CO2e for `region` (ISO 3166 alpha-3).
     """
     settings = settings or Settings.from_env()
-    meter, energy = _energy_meter(region, settings) if model is not None else (None, None)
+    meter, energy = start_meter(region, idle_seconds=settings.idle_seconds) if model is not None else (None, None)
     try:
         with _phase(meter, "load"):
             if isinstance(model, (str, Path)):
@@ -240,8 +224,6 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
         audit = {"inputs": inputs_section(ctx, data_name=data_name), "predictions": predictions_section(ctx)}
         audit.update(build_sections(ctx, meter=meter))
         if meter is not None:
-            from auditkit.energy.section import build_section
-
             energy = _inference_energy(build_section(meter.report()), ctx)
     finally:
         if meter is not None:

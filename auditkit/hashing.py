@@ -42,3 +42,8 @@ def sha256_path(path: str | Path) -> str:
 def params_hash(params: dict[str, Any]) -> str:
     """Stable SHA-256 of JSON-serialisable settings (keys sorted)."""
     return sha256_bytes(json.dumps(params, sort_keys=True, default=str).encode())
+
+
+def sha256_source(source: str | Path | bytes) -> str:
+    """Hash of bytes given directly, or of the file or folder a path names."""
+    return sha256_bytes(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else sha256_path(source)

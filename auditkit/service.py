@@ -10,7 +10,7 @@ from auditkit.checkpoints.handle import LoadedModel
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
-from auditkit.hashing import sha256_bytes, sha256_path
+from auditkit.hashing import sha256_source
 from auditkit.policy import Policy, Scorecard, evaluate, load_policy
 from auditkit.store import AuditStore
 
@@ -29,9 +29,9 @@ def _content_sha(source: str | Path | bytes | LoadedModel | None) -> str | None:
     """The content hash recorded when the run starts; None when there is nothing (yet) to hash."""
     if isinstance(source, LoadedModel):
         return source.sha256
-    if isinstance(source, (bytes, bytearray)):
-        return sha256_bytes(bytes(source))
-    return sha256_path(source) if source is not None and Path(source).exists() else None
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        return None
+    return sha256_source(source) if source is not None else None
 
 
 def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,

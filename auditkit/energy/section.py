@@ -23,7 +23,7 @@ How the audit run uses it:
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import pandas as pd
 
@@ -82,18 +82,26 @@ def components_frame(section: dict) -> pd.DataFrame:
                                        "interval_high_factor", "detail"])
 
 
-def measure_phase(phase: str, run: Callable[[], T], *, region: str = DEFAULT_REGION,
-                  idle_seconds: float = 1.0) -> tuple[T, dict]:
-    """Run `run()` as one measured phase (e.g. "training"); return its result and the `energy` section for it."""
+def start_meter(region: str = DEFAULT_REGION, *, idle_seconds: float = 1.0) -> tuple[Any, dict | None]:
+    """An `EnergyMeter` with its idle baseline taken, or (None, the section saying why nothing can be measured)."""
     from auditkit.energy.meter import EnergyMeter
     from auditkit.energy.sources import NoEnergySourceError
 
     try:
         meter = EnergyMeter(region=region)
     except NoEnergySourceError as exc:
-        return run(), unavailable_section(exc, region=region)
+        return None, unavailable_section(exc, region=region)
+    meter.measure_idle(seconds=idle_seconds)
+    return meter, None
+
+
+def measure_phase(phase: str, run: Callable[[], T], *, region: str = DEFAULT_REGION,
+                  idle_seconds: float = 1.0) -> tuple[T, dict]:
+    """Run `run()` as one measured phase (e.g. "training"); return its result and the `energy` section for it."""
+    meter, unavailable = start_meter(region, idle_seconds=idle_seconds)
+    if meter is None:
+        return run(), unavailable
     try:
-        meter.measure_idle(seconds=idle_seconds)
         with meter.phase(phase):
             result = run()
         return result, build_section(meter.report())
