@@ -1,7 +1,8 @@
 """What every panel reads: the validated dataset, the model and its cached predictions."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +22,7 @@ class AuditContext:
 
     Labels are strings throughout: `y_true` and `y_pred` hold the label column's values as `str`,
     and `y_score` is the probability of `spec.positive_label` (binary) or None when there are no scores.
+    `cohort` is empty for the whole audit and describes the rows of a context made by `subset`.
     """
 
     spec: AuditSpec
@@ -35,6 +37,7 @@ class AuditContext:
     predictions: "Predictions | None" = None
     cached: bool = False
     warnings: tuple[str, ...] = ()
+    cohort: str = ""
 
     @property
     def positive_label(self) -> str:
@@ -59,3 +62,20 @@ class AuditContext:
         if not self.spec.text_column:
             raise ValueError("this audit has no text column")
         return self.frame[self.spec.text_column].astype(str).tolist()
+
+    def subset(self, rows: np.ndarray, description: str) -> "AuditContext":
+        """The same audit restricted to the rows where the boolean mask `rows` is true (a cohort).
+
+        Its `data_sha256` hashes the parent's with the mask, so every cache keyed on it tells cohorts apart;
+        `cohort` describes the rows in words. The model and its predictions are shared, never copied.
+        """
+        rows = np.asarray(rows, dtype=bool)
+        if rows.shape != (len(self.frame),):
+            raise ValueError(f"the cohort mask has shape {rows.shape}, expected ({len(self.frame)},)")
+        digest = hashlib.sha256(self.data_sha256.encode() + np.packbits(rows).tobytes()).hexdigest()
+        predictions = None if self.predictions is None else replace(
+            self.predictions, indices=self.predictions.indices[rows], probabilities=self.predictions.probabilities[rows])
+        return replace(self, frame=self.frame[rows].reset_index(drop=True), data_sha256=digest,
+                       y_true=self.y_true[rows], y_pred=self.y_pred[rows],
+                       y_score=None if self.y_score is None else self.y_score[rows], predictions=predictions,
+                       cohort=description)

@@ -23,6 +23,7 @@ AUDIT = "audit"
 CONTEXT = "audit_context"
 AUDIT_ID = "audit_id"
 PENDING = "pending_audit"
+COHORT = "cohort_context"
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,42 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def current_context() -> AuditContext | None:
-    """The context of the audit shown in this session, or None."""
-    return st.session_state.get(CONTEXT)
+def current_context(*, filtered: bool = True) -> AuditContext | None:
+    """The context of the audit shown in this session, or None.
+
+    With a cohort filter on (`set_cohort`) and `filtered`, the cohort's context, announced by a banner with a
+    button that shows every row again.
+    """
+    ctx = st.session_state.get(CONTEXT)
+    cohort = st.session_state.get(COHORT)
+    if not filtered or ctx is None or cohort is None:
+        return ctx
+    parent_sha, sub = cohort
+    if parent_sha != ctx.data_sha256:
+        del st.session_state[COHORT]
+        return ctx
+    banner, clear = st.columns([5, 1], vertical_alignment="center")
+    banner.info(f"Filtered to the cohort **{md_text(sub.cohort)}**: {len(sub.frame):,} of {len(ctx.frame):,} rows. "
+                "Every panel shows these rows only.", icon=":material/filter_alt:")
+    clear.button("Show all rows", key="cohort_clear", on_click=clear_cohort)
+    return sub
+
+
+def set_cohort(rows: Any, description: str) -> None:
+    """Filter every panel to the rows where the boolean mask `rows` is true."""
+    ctx = st.session_state[CONTEXT]
+    st.session_state[COHORT] = (ctx.data_sha256, ctx.subset(rows, description))
+
+
+def clear_cohort() -> None:
+    """Show every row again."""
+    st.session_state.pop(COHORT, None)
+
+
+def selected_tab(labels: list[str], *, key: str) -> tuple[str, Any]:
+    """Tabs whose content runs only when chosen: the chosen tab's label and container (the first at the start)."""
+    tabs = st.tabs(labels, key=key, on_change="rerun")
+    return next(((label, tab) for label, tab in zip(labels, tabs) if tab.open), (labels[0], tabs[0]))
 
 
 def current_audit() -> dict[str, Any] | None:
@@ -101,6 +135,7 @@ def run_pending(pending: PendingAudit) -> None:
         result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
                                   settings=settings(), store=open_store()[0], progress=progress)
     bar.progress(1.0, text="Done")
+    clear_cohort()
     st.session_state[AUDIT] = result.audit
     st.session_state[CONTEXT] = result.context
     st.session_state[AUDIT_ID] = result.audit_id

@@ -12,12 +12,12 @@ from auditkit.errors import AuditkitError
 from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport, assess, assess_multiclass
 from auditkit.fairness import glossary
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
-from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap
+from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap, heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
-from pages._shared import current_context, show_empty_state, show_error
+from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
 BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
@@ -41,15 +41,21 @@ def context_key(ctx: AuditContext) -> str:
     })
 
 
+def compared(ctx: AuditContext) -> pd.DataFrame:
+    """The sensitive columns to compare: in a cohort, those with two or more groups among its rows."""
+    frame = ctx.sensitive_features
+    return frame[[c for c in frame if frame[c].nunique() > 1]] if ctx.cohort else frame
+
+
 @st.cache_resource(max_entries=8, show_spinner="Computing group metrics ...")
 def cached_report(key: str, _ctx: AuditContext) -> FairnessReport:
-    return assess(_ctx.y_true, _ctx.y_pred, _ctx.sensitive_features, _ctx.y_score, pos_label=_ctx.positive_label,
+    return assess(_ctx.y_true, _ctx.y_pred, compared(_ctx), _ctx.y_score, pos_label=_ctx.positive_label,
                   min_group_size=_ctx.settings.min_group_size)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Sweeping decision thresholds ...")
 def cached_sweep(key: str, _ctx: AuditContext) -> ThresholdSweep:
-    return threshold_sweep(_ctx.y_true, _ctx.y_score, _ctx.sensitive_features, pos_label=_ctx.positive_label)
+    return threshold_sweep(_ctx.y_true, _ctx.y_score, compared(_ctx), pos_label=_ctx.positive_label)
 
 
 def disparity_cards(grouping: GroupingReport) -> None:
@@ -164,11 +170,11 @@ METHOD_TITLES = {"threshold_optimizer": "Group thresholds on the scores (post-pr
 @st.cache_resource(max_entries=16, show_spinner="Mitigating ...")
 def cached_mitigation(key: str, method: str, constraint: str, _ctx: AuditContext) -> MitigationResult:
     if method == "threshold_optimizer":
-        return threshold_optimizer(_ctx.y_true, _ctx.y_score, _ctx.sensitive_features, constraint=constraint,
+        return threshold_optimizer(_ctx.y_true, _ctx.y_score, compared(_ctx), constraint=constraint,
                                    y_pred=_ctx.y_pred, pos_label=_ctx.positive_label)
     from sklearn.linear_model import LogisticRegression
 
-    return reduction(LogisticRegression(max_iter=1000), _ctx.features(), _ctx.y_true, _ctx.sensitive_features,
+    return reduction(LogisticRegression(max_iter=1000), _ctx.features(), _ctx.y_true, compared(_ctx),
                      method=method, constraint=constraint, pos_label=_ctx.positive_label)
 
 
@@ -239,15 +245,24 @@ def cached_errors(key: str, _ctx: AuditContext) -> ErrorAnalysis:
     return error_cohorts(_ctx.frame[columns], _ctx.y_true, _ctx.y_pred, min_cohort_size=_ctx.settings.min_group_size)
 
 
+def _picked(event) -> dict | None:
+    """The first point a user clicked in a chart drawn with `on_select="rerun"`, or None."""
+    points = event.selection.points if event and event.selection else []
+    return points[0] if points else None
+
+
 def error_panel(ctx: AuditContext, key: str) -> None:
-    """Worst cohorts by error rate with exact 95% intervals, and the table behind the chart."""
+    """Worst cohorts by error rate with exact 95% intervals; click a cohort (or a heat-map cell) to filter every
+    panel to its rows."""
     try:
         result = cached_errors(key, ctx)
     except AuditkitError as e:
         show_error(e)
         return
     st.caption(f"A shallow decision tree on the features and sensitive attributes predicts where the model is wrong; "
-               f"each leaf is a cohort. Overall error rate: {result.overall_error_rate:.1%}.")
+               f"each leaf is a cohort. Overall error rate: {result.overall_error_rate:.1%}. "
+               "Click a bar to look at that cohort in every panel.")
+    worst = result.cohorts[:10]
     table = result.frame().head(10)
     fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"], orientation="h", marker_color=PALETTE[5],
                            error_x={"type": "data", "symmetric": False,
@@ -255,8 +270,17 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                                     "arrayminus": table["error_rate"] - table["ci95"].str[0]}))
     fig.add_vline(x=result.overall_error_rate, line_dash="dash", annotation_text="overall")
     fig.update_layout(xaxis_title="error rate", yaxis={"autorange": "reversed"}, height=420,
-                      margin={"t": 30, "b": 10, "l": 10})
-    st.plotly_chart(fig, width="stretch")
+                      margin={"t": 30, "b": 10, "l": 10}, clickmode="event+select")
+    point = _picked(st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
+                                    key=f"cohort_bars_{key}"))
+    if point is not None:
+        cohort = worst[point["point_index"]]
+        set_cohort(cohort.rows, cohort.description)
+        st.rerun()
+    chosen = st.selectbox("Cohort", range(len(worst)), format_func=lambda i: worst[i].description, key="cohort_pick",
+                          help="The same cohorts as the bars, worst first.")
+    st.button("Filter every panel to this cohort", key="cohort_apply", icon=":material/filter_alt:",
+              on_click=set_cohort, args=(worst[chosen].rows, worst[chosen].description))
     with st.expander("Data behind the chart"):
         st.dataframe(result.frame(), width="stretch", hide_index=True)
     columns = list(dict.fromkeys([*ctx.spec.sensitive, *ctx.spec.features]))
@@ -265,13 +289,19 @@ def error_panel(ctx: AuditContext, key: str) -> None:
     c1, c2 = st.columns(2)
     first = c1.selectbox("Heat map rows", columns, index=0, key="err_first")
     second = c2.selectbox("Heat map columns", [c for c in columns if c != first], key="err_second",
-                          help="Error rate for every pair of bins of two columns (numbers in five quantile bins).")
+                          help="Error rate for every pair of bins of two columns (numbers in five quantile bins). "
+                               "Click a cell to look at its rows in every panel.")
     rate, count = cached_heatmap(key, first, second, ctx)
     heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[str(c) for c in rate.columns], y=[str(i) for i in rate.index],
                                 colorscale="Cividis", colorbar={"title": "error rate"},
                                 text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
     heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"t": 30, "b": 10})
-    st.plotly_chart(heat, width="stretch")
+    point = _picked(st.plotly_chart(heat, width="stretch", on_select="rerun", selection_mode="points",
+                                    key=f"cohort_heat_{key}_{first}_{second}"))
+    if point is not None:
+        rows = heatmap_cell_rows(ctx.frame, first, second, str(point["y"]), str(point["x"]))
+        set_cohort(rows, f"{first} = {point['y']} and {second} = {point['x']}")
+        st.rerun()
     with st.expander("Data behind the heat map"):
         st.dataframe(rate, width="stretch")
         st.dataframe(count, width="stretch")
@@ -311,7 +341,7 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Computing one-vs-rest group metrics ...")
 def cached_multiclass(key: str, _ctx: AuditContext) -> MulticlassReport:
-    return assess_multiclass(_ctx.y_true, _ctx.y_pred, _ctx.sensitive_features,
+    return assess_multiclass(_ctx.y_true, _ctx.y_pred, compared(_ctx),
                              min_group_size=_ctx.settings.min_group_size)
 
 
@@ -336,6 +366,14 @@ def main() -> None:
         show_empty_state()
         st.stop()
     key = context_key(ctx)
+    for column in ctx.spec.sensitive:
+        if column not in compared(ctx):
+            st.caption(f"Every row of this cohort has {plain(column)} = {plain(ctx.frame[column].iloc[0])}, "
+                       "so it is not compared here.")
+    if compared(ctx).empty:
+        st.info("This cohort holds a single group of every sensitive attribute: there is nothing to compare. "
+                "Show all rows, or pick a wider cohort.")
+        st.stop()
     multiclass = len(set(ctx.classes)) > 2
     try:
         report = class_report(ctx, key) if multiclass else cached_report(key, ctx)
@@ -349,26 +387,24 @@ def main() -> None:
         st.warning(plain(note))
     disparity_cards(grouping)
     text_model = ctx.model is not None and ctx.model.kind == "text" and bool(ctx.spec.text_column)
-    tabs = st.tabs(["Group metrics", "Intersections", "Threshold", "Mitigation", "Error analysis"]
-                   + (["Counterfactual text test"] if text_model else []))
-    with tabs[0]:
-        metric_bars(grouping)
-    with tabs[1]:
-        intersection_heatmap(report)
-    with tabs[2]:
-        if ctx.y_score is None or multiclass:
+    label, tab = selected_tab(["Group metrics", "Intersections", "Threshold", "Mitigation", "Error analysis"]
+                              + (["Counterfactual text test"] if text_model else []), key="fairness_tab")
+    with tab:
+        if label == "Group metrics":
+            metric_bars(grouping)
+        elif label == "Intersections":
+            intersection_heatmap(report)
+        elif label == "Threshold" and (ctx.y_score is None or multiclass):
             st.info("The decision threshold can be moved for binary models with scores (probabilities) only.")
-        else:
+        elif label == "Threshold":
             threshold_panel(ctx, key, name)
-    with tabs[3]:
-        if multiclass:
+        elif label == "Mitigation" and multiclass:
             st.info("Mitigation here supports binary labels; fairlearn's mitigators do not handle multiclass models.")
-        else:
+        elif label == "Mitigation":
             mitigation_panel(ctx, key, name)
-    with tabs[4]:
-        error_panel(ctx, key)
-    if text_model:
-        with tabs[5]:
+        elif label == "Error analysis":
+            error_panel(ctx, key)
+        else:
             counterfactual_panel(ctx, key)
 
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
+from auditkit.fairness.errors_analysis import error_cohorts
 from auditkit.fairness.section import build_section
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "fairness.py")
@@ -30,10 +31,11 @@ def _context(tmp_path, *, scores: bool = True, n: int = 3000) -> AuditContext:
                         score if scores else None, ("0", "1"), Settings(home=tmp_path))
 
 
-def _app(ctx) -> AppTest:
+def _app(ctx, tab: str = "Group metrics") -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
     at.session_state["audit"] = {"fairness": build_section(ctx)}
+    at.session_state["fairness_tab"] = tab
     return at.run()
 
 
@@ -57,7 +59,10 @@ def test_page_shows_cards_sentences_and_warnings(tmp_path):
     at.selectbox[0].set_value("band").run()
     assert not at.exception
     assert any("'x' has 10 rows" in w.value for w in at.warning)
-    assert len(at.get("plotly_chart")) >= 3
+    assert len(at.get("plotly_chart")) == 1  # only the chosen tab runs
+    at.session_state["fairness_tab"] = "Error analysis"
+    at.run()
+    assert not at.exception
     cohorts = next(d.value for d in at.dataframe if "error_rate" in getattr(d.value, "columns", []))
     assert cohorts["size"].sum() == 3000
     heat_counts = [d.value for d in at.dataframe if d.value.shape == (2, 3) and d.value.dtypes.iloc[0].kind == "i"]
@@ -65,7 +70,7 @@ def test_page_shows_cards_sentences_and_warnings(tmp_path):
 
 
 def test_threshold_slider_moves_the_numbers(tmp_path):
-    at = _app(_context(tmp_path))
+    at = _app(_context(tmp_path), "Threshold")
     before = {m.label: m.value for m in at.metric}
     at.slider(key="threshold").set_value(0.9).run()
     assert not at.exception
@@ -74,13 +79,13 @@ def test_threshold_slider_moves_the_numbers(tmp_path):
 
 
 def test_page_without_scores_explains_the_missing_slider(tmp_path):
-    at = _app(_context(tmp_path, scores=False))
+    at = _app(_context(tmp_path, scores=False), "Threshold")
     assert not at.exception
     assert any("binary models with scores" in i.value for i in at.info)
 
 
 def test_mitigation_tab_runs_and_offers_the_csv(tmp_path):
-    at = _app(_context(tmp_path))
+    at = _app(_context(tmp_path), "Mitigation")
     at.button(key="mit_run").click().run()
     assert not at.exception
     tables = [d.value for d in at.dataframe]
@@ -125,6 +130,7 @@ def test_text_model_counterfactual_tab(tmp_path):
                        Settings(home=tmp_path), model=model)
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["audit_context"] = ctx
+    at.session_state["fairness_tab"] = "Counterfactual text test"
     at.run()
     at.button(key="cf_run").click().run()
     assert not at.exception
@@ -132,3 +138,24 @@ def test_text_model_counterfactual_tab(tmp_path):
     he_she = pairs[(pairs["term_a"] == "he") & (pairs["term_b"] == "she")].iloc[0]
     assert he_she["texts"] == 32  # 16 texts with "he" and 16 with "she", each swapped
     assert 0.0 <= he_she["flip_rate"] <= 1.0
+
+
+def test_a_cohort_filters_every_panel_until_cleared(tmp_path):
+    ctx = _context(tmp_path)
+    at = _app(ctx, "Error analysis")
+    worst = error_cohorts(ctx.frame[["sex", "band"]], ctx.y_true, ctx.y_pred, min_cohort_size=ctx.settings.min_group_size).cohorts[0]
+    at.button(key="cohort_apply").click().run()
+    assert not at.exception
+    assert any(worst.description in i.value.replace("\\", "") and f"{worst.size:,} of 3,000 rows" in i.value
+               for i in at.info)
+    sub = at.session_state["cohort_context"][1]
+    assert len(sub.frame) == worst.size and sub.cohort == worst.description
+    at.session_state["fairness_tab"] = "Group metrics"
+    at.run()
+    by_group = next(d.value for d in at.dataframe if "count" in getattr(d.value, "columns", []))
+    assert by_group["count"].sum() == worst.size  # the fairness numbers are the cohort's
+    at.button(key="cohort_clear").click().run()
+    assert not at.exception
+    by_group = next(d.value for d in at.dataframe if "count" in getattr(d.value, "columns", []))
+    assert by_group["count"].sum() == 3000
+    assert not any("Filtered to the cohort" in i.value for i in at.info)

@@ -188,3 +188,11 @@ def error_heatmap(columns: pd.DataFrame, first: str, second: str, y_true: Any, y
     rate.index.name, rate.columns.name = first, second
     count.index.name, count.columns.name = first, second
     return rate, count
+
+
+def heatmap_cell_rows(columns: pd.DataFrame, first: str, second: str, row_bin: str, column_bin: str, *,
+                      bins: int = 5) -> np.ndarray:
+    """Boolean mask of the rows in the heat-map cell (`row_bin`, `column_bin`) labelled as `error_heatmap` does."""
+    a = _binned(columns[first].reset_index(drop=True), bins)
+    b = _binned(columns[second].reset_index(drop=True), bins)
+    return ((a == row_bin) & (b == column_bin)).to_numpy()
