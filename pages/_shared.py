@@ -99,6 +99,16 @@ def md_text(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
 
 
+def show_verdict(passed: bool | None, text: str) -> None:
+    """An audit finding: a pass, fail or not-measured badge and its sentence (`text` is Markdown, escaped by the
+    caller). Findings never use error boxes, which mean the tool hit a problem (`show_error`)."""
+    label, color, icon = {True: ("Pass", "green", "check_circle"), False: ("Fail", "red", "cancel"),
+                          None: ("Not measured", "gray", "help")}[passed]
+    with st.container(border=True, horizontal=True, vertical_alignment="center"):
+        st.badge(label, color=color, icon=f":material/{icon}:")
+        st.markdown(text)
+
+
 def show_error(error: AuditkitError) -> None:
     """Show a user-fixable problem as one error box (each line escaped by Streamlit's markdown)."""
     st.error(f"**Problem:** {error}")

@@ -175,7 +175,7 @@ def variants(ctx: AuditContext | None, region: str) -> None:
 def main() -> None:
     st.title("Energy and carbon")
     audit = current_audit()
-    ctx = current_context()
+    ctx = current_context(filtered=False)  # energy is the whole run's
     if audit is None:
         show_empty_state()
         training_form(None)

@@ -17,7 +17,7 @@ from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, Mitigatio
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
-from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error
+from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error, show_verdict
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
 BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
@@ -73,7 +73,7 @@ def disparity_cards(grouping: GroupingReport) -> None:
     cols[-1].metric("Four-fifths rule", "n/a" if ff.passed is None else f"{ff.ratio:.2f}x",
                     delta=f"{verdict} (≥ 0.8)", delta_color="normal" if ff.passed else "inverse", delta_arrow="off",
                     help="Lowest group selection rate divided by the highest (US EEOC disparate-impact rule of thumb).")
-    (st.success if ff.passed else st.error)(plain(ff.sentence))
+    show_verdict(ff.passed, plain(ff.sentence))
 
 
 def metric_bars(grouping) -> None:
@@ -366,14 +366,15 @@ def main() -> None:
         show_empty_state()
         st.stop()
     key = context_key(ctx)
-    for column in ctx.spec.sensitive:
-        if column not in compared(ctx):
+    if ctx.cohort:
+        kept = set(compared(ctx).columns)
+        for column in (c for c in ctx.spec.sensitive if c not in kept):
             st.caption(f"Every row of this cohort has {plain(column)} = {plain(ctx.frame[column].iloc[0])}, "
                        "so it is not compared here.")
-    if compared(ctx).empty:
-        st.info("This cohort holds a single group of every sensitive attribute: there is nothing to compare. "
-                "Show all rows, or pick a wider cohort.")
-        st.stop()
+        if not kept:
+            st.info("This cohort holds a single group of every sensitive attribute: there is nothing to compare. "
+                    "Show all rows, or pick a wider cohort.")
+            st.stop()
     multiclass = len(set(ctx.classes)) > 2
     try:
         report = class_report(ctx, key) if multiclass else cached_report(key, ctx)

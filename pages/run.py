@@ -2,7 +2,7 @@
 import streamlit as st
 
 from auditkit.errors import AuditkitError
-from pages._shared import PENDING, current_audit, run_pending, show_empty_state, show_error
+from pages._shared import PENDING, current_audit, md_text, run_pending, show_empty_state, show_error, show_verdict
 
 st.title("Run & summary")
 pending = st.session_state.pop(PENDING, None)
@@ -23,9 +23,8 @@ inputs, preds = audit["inputs"], audit["predictions"]
 card = audit.get("scorecard")
 if card:
     counts = card["counts"]
-    verdict = st.error if counts["fail"] else st.success
-    verdict(f"**Policy {card['policy']}: {counts['pass']} passed, {counts['fail']} failed, "
-            f"{counts['not_measured']} not measured.**")
+    show_verdict(not counts["fail"], f"**Policy {md_text(card['policy'])}: {counts['pass']} passed, "
+                 f"{counts['fail']} failed, {counts['not_measured']} not measured.**")
     st.dataframe(
         [{"Rule": r["name"], "Result": r["status"].replace("_", " "), "Value": r["value"], "Requirement": r["message"]}
          for r in card["results"]],

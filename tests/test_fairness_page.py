@@ -54,7 +54,9 @@ def test_page_shows_cards_sentences_and_warnings(tmp_path):
     assert metrics["Demographic parity difference"] == f"{section['demographic_parity_difference']:.3f}"
     assert metrics["Four-fifths rule"] == f"{section['four_fifths_rule']['ratio']:.2f}x"
     assert section["four_fifths_rule"]["passed"] is False
-    assert any("below the four\\-fifths rule" in e.value for e in at.error)
+    assert any("below the four\\-fifths rule" in m.value for m in at.markdown)
+    assert any(":red-badge[:material/cancel: Fail]" in m.value for m in at.markdown)
+    assert not at.error  # a finding is a badge, not an error box
     assert any("at most 0" in c.value for c in at.caption)
     at.selectbox[0].set_value("band").run()
     assert not at.exception
