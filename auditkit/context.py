@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from auditkit.checkpoints.handle import LoadedModel
     from auditkit.inference.runner import Predictions
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class AuditContext:
@@ -23,6 +25,7 @@ class AuditContext:
     Labels are strings throughout: `y_true` and `y_pred` hold the label column's values as `str`,
     and `y_score` is the probability of `spec.positive_label` (binary) or None when there are no scores.
     `cohort` is empty for the whole audit and describes the rows of a context made by `subset`.
+    `once` keeps results computed for this context, so the audit's sections and the panels share them.
     """
 
     spec: AuditSpec
@@ -38,6 +41,13 @@ class AuditContext:
     cached: bool = False
     warnings: tuple[str, ...] = ()
     cohort: str = ""
+    _results: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` the first time `key` is asked for on this context; its result every later time."""
+        if key not in self._results:
+            self._results[key] = compute()
+        return self._results[key]
 
     @property
     def positive_label(self) -> str:
@@ -78,4 +88,4 @@ class AuditContext:
         return replace(self, frame=self.frame[rows].reset_index(drop=True), data_sha256=digest,
                        y_true=self.y_true[rows], y_pred=self.y_pred[rows],
                        y_score=None if self.y_score is None else self.y_score[rows], predictions=predictions,
-                       cohort=description)
+                       cohort=description, _results={})

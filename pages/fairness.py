@@ -9,12 +9,13 @@ import streamlit as st
 
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
-from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport, assess, assess_multiclass
+from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport
 from auditkit.fairness import glossary
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
 from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap, heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
+from auditkit.fairness.section import fairness_report
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
 from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error, show_verdict
@@ -49,8 +50,7 @@ def compared(ctx: AuditContext) -> pd.DataFrame:
 
 @st.cache_resource(max_entries=8, show_spinner="Computing group metrics ...")
 def cached_report(key: str, _ctx: AuditContext) -> FairnessReport:
-    return assess(_ctx.y_true, _ctx.y_pred, compared(_ctx), _ctx.y_score, pos_label=_ctx.positive_label,
-                  min_group_size=_ctx.settings.min_group_size)
+    return fairness_report(_ctx, compared(_ctx))
 
 
 @st.cache_resource(max_entries=8, show_spinner="Sweeping decision thresholds ...")
@@ -341,8 +341,7 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner="Computing one-vs-rest group metrics ...")
 def cached_multiclass(key: str, _ctx: AuditContext) -> MulticlassReport:
-    return assess_multiclass(_ctx.y_true, _ctx.y_pred, compared(_ctx),
-                             min_group_size=_ctx.settings.min_group_size)
+    return fairness_report(_ctx, compared(_ctx))
 
 
 def class_report(ctx: AuditContext, key: str) -> FairnessReport:

@@ -59,3 +59,17 @@ def test_multiclass_needs_three_classes():
 
     with pytest.raises(DataValidationError, match="at least three classes"):
         assess_multiclass(["a", "b"], ["a", "b"], pd.Series(["x", "y"]))
+
+
+def test_the_report_is_computed_once_per_context_and_not_shared_with_a_cohort(tmp_path, monkeypatch):
+    import auditkit.fairness.section as section
+
+    calls = []
+    monkeypatch.setattr(section, "assess", lambda *a, **k: calls.append(1) or assess(*a, **k))
+    ctx = _ctx(tmp_path, ["0", "1"])
+    first = section.fairness_report(ctx)
+    assert build_section(ctx) == first.to_dict() and section.fairness_report(ctx) is first
+    assert len(calls) == 1  # the audit's section and every panel read the same report
+    cohort = ctx.subset(ctx.frame["sex"].to_numpy() == "F", "sex = F")
+    assert section.fairness_report(cohort, cohort.sensitive_features[["age"]]).groupings[0].groups == ("NA", "old", "young")
+    assert len(calls) == 2

@@ -4,10 +4,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from auditkit.fairness.assessment import assess
-from auditkit.fairness.multiclass import assess_multiclass
+from auditkit.fairness.multiclass import MulticlassReport, assess_multiclass
+from auditkit.fairness.report import FairnessReport
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from auditkit.context import AuditContext
+
+
+def fairness_report(ctx: "AuditContext", sensitive: "pd.DataFrame | None" = None) -> FairnessReport | MulticlassReport:
+    """The context's fairness report (binary) or one-vs-rest report (multiclass), computed once per context and
+    set of compared columns (`sensitive`, default every sensitive column)."""
+    frame = ctx.sensitive_features if sensitive is None else sensitive
+    if len(set(ctx.classes)) > 2:
+        return ctx.once(("fairness", "multiclass", tuple(frame.columns)), lambda: assess_multiclass(
+            ctx.y_true, ctx.y_pred, frame, min_group_size=ctx.settings.min_group_size))
+    return ctx.once(("fairness", "binary", tuple(frame.columns)), lambda: assess(
+        ctx.y_true, ctx.y_pred, frame, ctx.y_score, pos_label=ctx.positive_label,
+        min_group_size=ctx.settings.min_group_size))
 
 
 def build_section(ctx: "AuditContext") -> dict:
@@ -16,14 +31,4 @@ def build_section(ctx: "AuditContext") -> dict:
     Binary labels: `FairnessReport.to_dict()`. More than two classes: the macro one-vs-rest view with every class's
     binary section under `one_vs_rest` (`MulticlassReport.to_dict()`).
     """
-    if len(set(ctx.classes)) > 2:
-        return assess_multiclass(ctx.y_true, ctx.y_pred, ctx.sensitive_features,
-                                 min_group_size=ctx.settings.min_group_size).to_dict()
-    return assess(
-        ctx.y_true,
-        ctx.y_pred,
-        ctx.sensitive_features,
-        ctx.y_score,
-        pos_label=ctx.positive_label,
-        min_group_size=ctx.settings.min_group_size,
-    ).to_dict()
+    return fairness_report(ctx).to_dict()
