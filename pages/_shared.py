@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from auditkit.checkpoints.handle import LoadedModel
@@ -51,7 +52,7 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
     cohort = st.session_state.get(COHORT)
     if not filtered or ctx is None or cohort is None:
         return ctx
-    parent_sha, sub = cohort
+    parent_sha, _, sub = cohort
     if parent_sha != ctx.data_sha256:
         del st.session_state[COHORT]
         return ctx
@@ -63,9 +64,21 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
 
 
 def set_cohort(rows: Any, description: str) -> None:
-    """Filter every panel to the rows where the boolean mask `rows` is true."""
+    """Filter every panel to the rows where the boolean mask `rows` is true; the mask is over the rows shown now,
+    so a cohort picked inside a cohort narrows it."""
     ctx = st.session_state[CONTEXT]
-    st.session_state[COHORT] = (ctx.data_sha256, ctx.subset(rows, description))
+    rows = np.asarray(rows, dtype=bool)
+    if (cohort := st.session_state.get(COHORT)) is not None and cohort[0] == ctx.data_sha256:
+        _, outer, sub = cohort
+        rows, description = _narrowed(outer, rows), f"{sub.cohort} and {description}"
+    st.session_state[COHORT] = (ctx.data_sha256, rows, ctx.subset(rows, description))
+
+
+def _narrowed(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The mask over all rows of the rows picked by `inner` among those of `outer`."""
+    rows = np.zeros_like(outer)
+    rows[np.flatnonzero(outer)[inner]] = True
+    return rows
 
 
 def clear_cohort() -> None:

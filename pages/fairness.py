@@ -277,7 +277,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
         cohort = worst[point["point_index"]]
         set_cohort(cohort.rows, cohort.description)
         st.rerun()
-    chosen = st.selectbox("Cohort", range(len(worst)), format_func=lambda i: worst[i].description, key="cohort_pick",
+    chosen = st.selectbox("Cohort", range(len(worst)), format_func=lambda i: worst[i].description, key=f"cohort_pick_{key}",
                           help="The same cohorts as the bars, worst first.")
     st.button("Filter every panel to this cohort", key="cohort_apply", icon=":material/filter_alt:",
               on_click=set_cohort, args=(worst[chosen].rows, worst[chosen].description))

@@ -223,11 +223,11 @@ def screenshot(page, name: str, *, max_height: int = 6000) -> Path:
 
 
 def click_tab(page, label: str) -> bool:
-    """Open the tab named `label` if the page has one; return whether it did."""
+    """Open the tab named `label` if the page has one (waiting for the rerun that draws it); return whether it did."""
     tab = page.locator('[data-testid="stTab"]').filter(has_text=re.compile(rf"^\s*{re.escape(label)}\s*$"))
     if tab.count() == 0:
         return False
-    tab.first.click()
+    rerun(page, tab.first.click)
     return True
 
 

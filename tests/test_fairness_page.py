@@ -150,8 +150,16 @@ def test_a_cohort_filters_every_panel_until_cleared(tmp_path):
     assert not at.exception
     assert any(worst.description in i.value.replace("\\", "") and f"{worst.size:,} of 3,000 rows" in i.value
                for i in at.info)
-    sub = at.session_state["cohort_context"][1]
-    assert len(sub.frame) == worst.size and sub.cohort == worst.description
+    _, rows, sub = at.session_state["cohort_context"]
+    assert len(sub.frame) == worst.size == rows.sum() and sub.cohort == worst.description
+    inner = error_cohorts(sub.frame[["sex", "band"]], sub.y_true, sub.y_pred,
+                          min_cohort_size=ctx.settings.min_group_size).cohorts[0]
+    at.button(key="cohort_apply").click().run()  # a cohort picked inside the cohort narrows it
+    _, narrowed, sub = at.session_state["cohort_context"]
+    assert narrowed.sum() == inner.size and not (narrowed & ~rows).any()
+    assert sub.cohort == f"{worst.description} and {inner.description}"
+    at.button(key="cohort_clear").click().run()
+    at.button(key="cohort_apply").click().run()
     at.session_state["fairness_tab"] = "Group metrics"
     at.run()
     by_group = next(d.value for d in at.dataframe if "count" in getattr(d.value, "columns", []))
