@@ -15,8 +15,8 @@ from auditkit.config import Settings
 from auditkit.demo import demo_audit
 from auditkit.hashing import sha256_file
 from tests.builders import tabular_frame, tabular_model
-from tests.e2e_support import (ERROR_BOX, browser_page, chromium_available, choose, click_tab,
-                               go_to, metric_value, move_slider, nav_titles, open_app, open_demo, problems,
+from tests.e2e_support import (ERROR_BOX, INFO_BOX, PLOTLY, browser_page, chromium_available, choose, click_tab,
+                               go_to, metric_value, move_slider, nav_titles, open_app, open_demo, problems, rerun,
                                screenshot, start_app, upload, wait_for_charts, wait_for_summary, wait_idle)
 
 pytestmark = [pytest.mark.e2e,
@@ -113,6 +113,21 @@ def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
         timings["slider move (median of 3)"] = float(np.median(moves))
         assert_clean(page, "fairness threshold")
         screenshot(page, "20-fairness-threshold")
+
+    # A cohort clicked in the error analysis filters every panel until "Show all rows".
+    go_to(page, "Fairness")
+    assert click_tab(page, "Error analysis")
+    wait_for_charts(page)
+    bar = page.locator(f"{PLOTLY} .bars .point path").first
+    rerun(page, lambda: bar.click(force=True))
+    banner = page.locator(INFO_BOX).filter(has_text="Filtered to the cohort")
+    assert banner.count() == 1 and " of 20,000 rows" in banner.first.inner_text()
+    screenshot(page, "22-fairness-cohort")
+    go_to(page, "Explanations")
+    assert page.locator(INFO_BOX).filter(has_text="Filtered to the cohort").count() == 1
+    rerun(page, page.get_by_role("button", name="Show all rows").click)
+    assert page.locator(INFO_BOX).filter(has_text="Filtered to the cohort").count() == 0
+    assert_clean(page, "cohort filter")
 
     if "Report" in panels:
         go_to(page, "Report")
