@@ -1,7 +1,9 @@
 """Long engine calls (audits, DP training, sweeps) share a bounded number of worker slots, so one user's job
-cannot starve every other session; `BackgroundJob` runs one in a thread and exposes its progress."""
+cannot starve every other session; `BackgroundJob` runs one in a thread, exposes its progress and can be asked
+to stop."""
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -27,10 +29,22 @@ def job_slot(on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         _slots.release()
 
 
+def accepts_should_stop(fn: Callable[..., Any]) -> bool:
+    """Whether `fn` takes a `should_stop` keyword argument by name."""
+    try:
+        param = inspect.signature(fn).parameters.get("should_stop")
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+    return param is not None and param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD)
+
+
 class BackgroundJob:
     """`fn(*args, progress=..., **kwargs)` in a daemon thread.
 
     Keeps progress, the result, a user-fixable error's message (`error`) and any other exception (`exception`).
+    `cancel()` asks the job to stop: a job still waiting for a worker slot never starts (`result` stays None), and
+    a function that takes `should_stop` also receives `should_stop=` (a callable that turns True on `cancel()`) and
+    decides itself what to return when it stops early. Other functions run to the end.
     """
 
     def __init__(self, label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any):
@@ -42,6 +56,9 @@ class BackgroundJob:
         self.exception: Exception | None = None
         self.started = time.time()
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if accepts_should_stop(fn):
+            kwargs = {**kwargs, "should_stop": self._stop.is_set}
         self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name=label)
         self._thread.start()
 
@@ -49,10 +66,30 @@ class BackgroundJob:
         with self._lock:
             self.done, self.total = done, total
 
+    def cancel(self) -> None:
+        """Ask the job to stop as soon as it can (see the class docstring)."""
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether `cancel()` has been called."""
+        return self._stop.is_set()
+
+    def _acquire_slot(self) -> bool:
+        """Wait for a worker slot; False when the job is cancelled first."""
+        while not _slots.acquire(timeout=0.1):
+            if self._stop.is_set():
+                return False
+        return True
+
     def _run(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         try:
-            with job_slot():
+            if not self._acquire_slot():
+                return
+            try:
                 self.result = fn(*args, progress=self._progress, **kwargs)
+            finally:
+                _slots.release()
         except AuditkitError as e:
             self.error = str(e)
         except Exception as e:  # re-raised by the reader, where it can be reported

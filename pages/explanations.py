@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -16,6 +20,7 @@ from auditkit.explain.base import Attribution, TokenAttribution, check_row
 from auditkit.explain.integrated_gradients import integrated_gradients
 from auditkit.explain.tabular import TabularExplanation, explain_row, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
+from auditkit.jobs import BackgroundJob
 from pages._shared import current_context, show_empty_state, show_error
 
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"  # Okabe-Ito: colour-blind safe
@@ -29,7 +34,11 @@ HELP = {
     "base": "The model's average output over the background rows: where every explanation starts from.",
     "spearman": "Rank agreement with SHAP's global importance: 1 = same order, 0 = unrelated, -1 = reversed.",
     "delta": "Integrated Gradients' own error check: how far its attributions are from adding up exactly.",
+    "stop": "Stop after the current chunk and show what has been explained so far.",
 }
+JOBS = "explain_jobs"  # session state: {key: BackgroundJob} of this session's explanation runs
+WAIT = "explain_wait_s"  # session state: seconds a run is watched in the page run before a polling fragment takes over
+WAIT_S = 20.0
 
 
 def md(text: object) -> str:
@@ -37,21 +46,116 @@ def md(text: object) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
 
 
-@st.cache_data(max_entries=8, show_spinner="Explaining the model (SHAP on a sample of rows) ...")
-def tabular_explanation(data_sha256: str, model_sha256: str, max_rows: int, background_size: int,
-                        _ctx: AuditContext) -> TabularExplanation:
-    return explain_tabular_audit(_ctx, max_rows=max_rows, background_size=background_size)
+@st.cache_resource
+def finished_runs() -> tuple[OrderedDict, threading.Lock]:
+    """Complete explanations by content key, shared by every session (the 8 most recently used); runs that were
+    stopped early stay in their own session only."""
+    return OrderedDict(), threading.Lock()
+
+
+def cached_run(key: tuple) -> Any:
+    store, lock = finished_runs()
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+        return store.get(key)
+
+
+def keep_run(key: tuple, result: Any) -> None:
+    store, lock = finished_runs()
+    with lock:
+        store[key] = result
+        while len(store) > 8:
+            store.popitem(last=False)
+
+
+def session_jobs() -> dict[tuple, BackgroundJob]:
+    return st.session_state.setdefault(JOBS, {})
+
+
+def progress_text(job: BackgroundJob, unit: str) -> str:
+    if job.cancelled:
+        return f"Stopping after the current chunk ({job.done:,} of {job.total:,} {unit} explained) ..."
+    if not job.total:
+        return f"{job.label}: starting ..."
+    return f"{job.label}: {job.done:,} of {job.total:,} {unit}"
+
+
+def watch(job: BackgroundJob, unit: str, seconds: float) -> None:
+    """Show the run's progress with a Stop button for up to `seconds` while it runs (so short runs need no
+    polling); a click on Stop reruns the page, which asks the job to stop."""
+    slot = st.empty()
+    with slot.container():
+        bar = st.progress(job.fraction, text=progress_text(job, unit))
+        if st.button("Stop", key="explain_stop", help=HELP["stop"]):
+            job.cancel()
+    deadline = time.monotonic() + seconds
+    while job.running and time.monotonic() < deadline:
+        bar.progress(job.fraction, text=progress_text(job, unit))
+        time.sleep(0.2)
+    slot.empty()
+
+
+@st.fragment(run_every=1.0)
+def job_progress(key: tuple, unit: str) -> None:
+    """Progress of a long run and its Stop button, refreshed every second; the whole page reruns once it ends."""
+    job = session_jobs().get(key)
+    if job is None or not job.running:
+        st.rerun()
+    st.progress(job.fraction, text=progress_text(job, unit))
+    if st.button("Stop", key="explain_stop_polled", help=HELP["stop"], disabled=job.cancelled):
+        job.cancel()
+
+
+def run_explanation(key: tuple, label: str, unit: str, fn: Callable[..., Any], ctx: AuditContext,
+                    **options: Any) -> Any:
+    """The explanation for `key`: from the shared cache, else from this session's background run of
+    `fn(ctx, **options)` (started here; None while it runs, with its progress and a Stop button shown).
+    A run stopped early is returned but never cached as complete."""
+    done = cached_run(key)
+    if done is not None:
+        return done
+    jobs = session_jobs()
+    job = jobs.get(key)
+    if job is None:
+        for other in jobs.values():  # settings changed: the old run is no longer wanted
+            other.cancel()
+        jobs.clear()
+        job = jobs[key] = BackgroundJob(label, fn, ctx, **options)
+    if job.running:
+        watch(job, unit, float(st.session_state.get(WAIT, WAIT_S)))
+    if job.running:
+        job_progress(key, unit)
+        return None
+    if job.exception is not None or job.error:
+        jobs.pop(key)
+        if job.exception is not None:
+            raise job.exception
+        raise AuditkitError(job.error)
+    if job.result is None:  # stopped before it started
+        jobs.pop(key)
+        st.info(f"Stopped before any {unit} were explained.")
+        st.button("Explain again", key="explain_restart")
+        return None
+    if not job.result.stopped_early:
+        keep_run(key, job.result)
+        jobs.pop(key)
+    return job.result
+
+
+def stopped_note(result: TabularExplanation | TextExplanation, unit: str, key: tuple) -> None:
+    """Say plainly that a run was cut short, and offer to explain every sampled row."""
+    st.warning(f"Explained {len(result.rows):,} of {result.rows_requested:,} {unit}: stopped by you. "
+               f"Every number below covers only those {len(result.rows):,} {unit} (a random part of the sample).")
+    if st.button(f"Explain all {result.rows_requested:,} {unit}", key="explain_all"):
+        session_jobs().pop(key, None)
+        st.rerun()
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining the row ...")
 def row_explanation(data_sha256: str, model_sha256: str, row: int, background_size: int,
                     _ctx: AuditContext) -> Attribution:
     return explain_row(_ctx, row, background_size=background_size)
-
-
-@st.cache_data(max_entries=8, show_spinner="Explaining texts (token SHAP on a sample) ...")
-def text_explanation(data_sha256: str, model_sha256: str, max_rows: int, _ctx: AuditContext) -> TextExplanation:
-    return explain_text_audit(_ctx, max_rows=max_rows)
 
 
 @st.cache_data(max_entries=64, show_spinner="Explaining the text ...")
@@ -96,9 +200,15 @@ def tabular_panel(ctx: AuditContext) -> None:
         max_rows = int(st.number_input("Rows to explain (seeded sample)", 10, 100_000, 1000, step=100,
                                        help=HELP["rows"]))
         background_size = int(st.number_input("Background rows", 1, 5000, 100, step=10, help=HELP["base"]))
-    exp = tabular_explanation(ctx.data_sha256, ctx.model.sha256, max_rows, background_size, ctx)
+    key = ("tabular", ctx.data_sha256, ctx.model.sha256, max_rows, background_size)
+    exp = run_explanation(key, "Explaining the model (SHAP on a sample of rows)", "rows", explain_tabular_audit, ctx,
+                          max_rows=max_rows, background_size=background_size)
+    if exp is None:
+        return
     a = exp.attribution
     summary_cards(a.method, a.output, a.additivity_error, len(exp.rows))
+    if exp.stopped_early:
+        stopped_note(exp, "rows", key)
     if exp.fallback_reason:
         st.warning(f"DeepSHAP could not run ({exp.fallback_reason}); permutation SHAP was used instead.")
     names = list(a.feature_names)
@@ -233,8 +343,14 @@ def token_markdown(tokens: tuple[str, ...], values: np.ndarray) -> str:
 def text_panel(ctx: AuditContext) -> None:
     with st.expander("Settings"):
         max_rows = int(st.number_input("Texts to explain (seeded sample)", 1, 5000, 50, step=10, help=HELP["rows"]))
-    exp = text_explanation(ctx.data_sha256, ctx.model.sha256, max_rows, ctx)
+    key = ("text", ctx.data_sha256, ctx.model.sha256, max_rows)
+    exp = run_explanation(key, "Explaining texts (token SHAP on a sample)", "texts", explain_text_audit, ctx,
+                          max_rows=max_rows)
+    if exp is None:
+        return
     summary_cards("partition", exp.output, exp.additivity_error, len(exp.rows))
+    if exp.stopped_early:
+        stopped_note(exp, "texts", key)
     if exp.to_dict()["texts_truncated"]:
         st.warning(f"{sum(exp.truncated)} texts were longer than the model's limit; only their first tokens "
                    "(what the model reads) were explained.")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Iterator, Literal, Protocol
 
 import numpy as np
 import torch
@@ -10,6 +10,9 @@ import torch
 from auditkit.errors import AuditkitError, SettingsError
 
 Output = Literal["logit", "probability"]
+Progress = Callable[[int, int], None]
+StopCheck = Callable[[], bool]
+CHUNK_ROWS = 128
 
 UNKNOWN_METHOD = "Unknown explanation method {0!r}; available methods are {1}."
 ROWS_EMPTY = "There are no rows to explain; check the dataset and the row limit."
@@ -25,7 +28,8 @@ class Attribution:
     """Per-row, per-feature attributions of one model output.
 
     `values[i].sum() + base_values[i]` reproduces `outputs[i]` (the model's output for row i, in `output` units)
-    up to `additivity_error`, the largest such gap over the rows explained.
+    up to `additivity_error`, the largest such gap over the rows explained. A run cut short (`stopped_early`)
+    covers the first `len(values)` of the `rows_requested` rows it was given; its values are those of a full run.
     """
 
     values: np.ndarray
@@ -37,6 +41,8 @@ class Attribution:
     outputs: np.ndarray
     additivity_error: float
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stopped_early: bool = False
+    rows_requested: int | None = None
 
     def global_importance(self) -> dict[str, float]:
         """Mean |attribution| per feature, largest first."""
@@ -55,6 +61,9 @@ class Attribution:
             "outputs": self.outputs.tolist(),
             "additivity_error": self.additivity_error,
             "rows": self.rows.tolist(),
+            "rows_explained": int(len(self.values)),
+            "rows_requested": int(len(self.values) if self.rows_requested is None else self.rows_requested),
+            "stopped_early": self.stopped_early,
         }
 
 
@@ -134,6 +143,21 @@ def sample_rows(n: int, limit: int | None, *, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
+def chunks(n: int, size: int = CHUNK_ROWS, *, progress: Progress | None = None,
+           should_stop: StopCheck | None = None) -> Iterator[tuple[int, int]]:
+    """(start, stop) of consecutive chunks of `n` rows. `progress(done, n)` is called once each chunk has been
+    processed; once `should_stop()` is true no further chunk is handed out (the first chunk always is)."""
+    if size < 1:
+        raise SettingsError(f"The chunk size must be at least 1, got {size}.")
+    for start in range(0, n, size):
+        if start and should_stop is not None and should_stop():
+            return
+        stop = min(start + size, n)
+        yield start, stop
+        if progress is not None:
+            progress(stop, n)
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device of the module's first parameter or buffer (CPU when it has none)."""
     for t in list(module.parameters()) + list(module.buffers()):
@@ -169,7 +193,9 @@ class TabularExplainer(Protocol):
     """Explains one output of a tabular model for rows `x` against a background."""
 
     def __call__(self, module: torch.nn.Module, x: np.ndarray, background: Background, *,
-                 output_index: int | None, feature_names: tuple[str, ...], seed: int) -> Attribution: ...
+                 output_index: int | None, feature_names: tuple[str, ...], seed: int,
+                 progress: Progress | None = None, should_stop: StopCheck | None = None,
+                 chunk_size: int = CHUNK_ROWS) -> Attribution: ...
 
 
 _EXPLAINERS: dict[str, TabularExplainer] = {}
@@ -203,11 +229,16 @@ def explain_tabular(
     output_index: int | None = None,
     feature_names: tuple[str, ...] | list[str] | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
+    should_stop: StopCheck | None = None,
+    chunk_size: int = CHUNK_ROWS,
 ) -> Attribution:
     """SHAP values of `module`'s logit for rows `x` (float32 [n, f]) against `background`.
 
     `method`: "deep" (DeepSHAP rescale rule, exact for linear models, additive by construction; needs gradients),
     "permutation" (model-agnostic, additive by construction) or "kernel" (KernelSHAP: slow; exact with <= 11 features).
+    Rows are explained `chunk_size` at a time: `progress(rows_done, n)` after each chunk, and once `should_stop()`
+    is true the rows explained so far are returned (`stopped_early`; the first chunk always runs).
     """
     _load_methods()
     if method not in _EXPLAINERS:
@@ -223,17 +254,23 @@ def explain_tabular(
     names = tuple(feature_names) if feature_names is not None else tuple(f"x{j}" for j in range(x.shape[1]))
     if len(names) != x.shape[1]:
         raise ExplanationError(BAD_FEATURES.format(len(names), x.shape[1]))
-    return _EXPLAINERS[method](module, x, background, output_index=output_index, feature_names=names, seed=seed)
+    return _EXPLAINERS[method](module, x, background, output_index=output_index, feature_names=names, seed=seed,
+                               progress=progress, should_stop=should_stop, chunk_size=chunk_size)
 
 
 def finish(values: np.ndarray, base: np.ndarray, x: np.ndarray, outputs: np.ndarray, *, method: str,
-           feature_names: tuple[str, ...]) -> Attribution:
-    """Build an Attribution and measure its additivity against the model's own outputs."""
+           feature_names: tuple[str, ...], rows_requested: int | None = None) -> Attribution:
+    """Build an Attribution and measure its additivity against the model's own outputs.
+
+    `x`, `values` and `outputs` cover the rows explained; `rows_requested` (default: as many) is how many were
+    asked for, so fewer explained rows mark the run as stopped early."""
     values = np.asarray(values, dtype=np.float64)
     base = np.broadcast_to(np.asarray(base, dtype=np.float64), (len(x),)).copy()
     err = float(np.max(np.abs(values.sum(axis=1) + base - outputs))) if len(x) else 0.0
+    requested = len(x) if rows_requested is None else rows_requested
     return Attribution(values=values, base_values=base, data=x, feature_names=feature_names, method=method,
-                       output="logit", outputs=outputs, additivity_error=err, rows=np.arange(len(x)))
+                       output="logit", outputs=outputs, additivity_error=err, rows=np.arange(len(x)),
+                       stopped_early=len(x) < requested, rows_requested=requested)
 
 
 ROW_OUT_OF_RANGE = "Row {0} is out of range: the dataset has {1} rows, so pick a row from 0 to {2}."

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from auditkit.explain.base import (
+    CHUNK_ROWS,
     Attribution,
     ExplanationError,
+    Progress,
+    StopCheck,
     check_row,
     explain_tabular,
     sample_rows,
@@ -22,7 +25,11 @@ NO_MODEL = "No model is loaded, so there is nothing to explain; load a checkpoin
 
 @dataclass(frozen=True)
 class TabularExplanation:
-    """SHAP values for the explained rows plus their aggregates; `to_dict()` is the audit.json section."""
+    """SHAP values for the explained rows plus their aggregates; `to_dict()` is the audit.json section.
+
+    `rows` are the dataset rows explained (ascending). A run cut short (`stopped_early`) explained a seeded random
+    part of the `rows_requested` sampled rows, and every aggregate and cross-check covers exactly those rows.
+    """
 
     attribution: Attribution
     rows: np.ndarray
@@ -33,6 +40,8 @@ class TabularExplanation:
     seconds: float
     fallback_reason: str | None = None
     labels: tuple[str, ...] = field(default=())
+    stopped_early: bool = False
+    rows_requested: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         a = self.attribution
@@ -46,6 +55,8 @@ class TabularExplanation:
             "additivity_error": a.additivity_error,
             "base_value": float(a.base_values[0]) if len(a.base_values) else None,
             "rows_explained": int(len(self.rows)),
+            "rows_requested": int(len(self.rows) if self.rows_requested is None else self.rows_requested),
+            "stopped_early": self.stopped_early,
             "background": self.background,
             "cross_checks": self.cross_checks,
             "fallback_reason": self.fallback_reason,
@@ -88,11 +99,16 @@ def positive_output(ctx: Any, rows: np.ndarray) -> tuple[list[str], int | None]:
 
 def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 1000, background_size: int = 100,
                           background_strategy: Literal["sample", "kmeans"] = "sample", seed: int = 0,
-                          cross_checks: bool = True, n_repeats: int = 5) -> TabularExplanation:
+                          cross_checks: bool = True, n_repeats: int = 5, progress: Progress | None = None,
+                          should_stop: StopCheck | None = None,
+                          chunk_size: int = CHUNK_ROWS) -> TabularExplanation:
     """Explain the audit's tabular model on a seeded sample of at most `max_rows` rows.
 
     Values are in logit units: the single logit of a binary model, else the logit of the positive class.
     When `method` needs gradients the model does not have, falls back to 'permutation' and says why.
+    The sampled rows are explained in a seeded random order, `chunk_size` at a time, reporting
+    `progress(rows_done, rows_sampled)`; once `should_stop()` is true the run ends after the current chunk and
+    everything is computed on the rows explained so far (`stopped_early`, a random part of the sample).
     """
     from auditkit.explain.lrp import lrp_check
     from auditkit.explain.permutation import permutation_check
@@ -102,21 +118,30 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
     start = time.perf_counter()
     module = ctx.model.module
     x_all = ctx.features()
-    rows = sample_rows(len(x_all), max_rows, seed=seed)
-    x = x_all[rows]
+    sampled = sample_rows(len(x_all), max_rows, seed=seed)
     background = summarize_background(x_all, size=background_size, strategy=background_strategy, seed=seed)
-    labels, output_index = positive_output(ctx, rows)
+    labels, output_index = positive_output(ctx, sampled)
     names = tuple(ctx.feature_names)
+    order = np.random.default_rng([seed, 1]).permutation(len(sampled))  # any first part is a random sample
+    options = dict(output_index=output_index, feature_names=names, seed=seed, progress=progress,
+                   should_stop=should_stop, chunk_size=chunk_size)
     fallback = None
     try:
-        attribution = explain_tabular(module, x, background=background, method=method, output_index=output_index,
-                                      feature_names=names, seed=seed)
+        attribution = explain_tabular(module, x_all[sampled[order]], background=background, method=method,
+                                      **options)
     except ExplanationError as exc:
         if method == "permutation":
             raise
         fallback = str(exc)
-        attribution = explain_tabular(module, x, background=background, method="permutation",
-                                      output_index=output_index, feature_names=names, seed=seed)
+        attribution = explain_tabular(module, x_all[sampled[order]], background=background, method="permutation",
+                                      **options)
+    explained = sampled[order[:len(attribution.values)]]
+    by_row = np.argsort(explained, kind="stable")
+    rows = explained[by_row]
+    attribution = replace(attribution, values=attribution.values[by_row],
+                          base_values=attribution.base_values[by_row], data=attribution.data[by_row],
+                          outputs=attribution.outputs[by_row], rows=rows)
+    x = attribution.data
     sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
     groups = by_group_importance(attribution, sensitive)
     checks: dict[str, Any] = {}
@@ -136,7 +161,8 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
         attribution=attribution, rows=rows, by_group=groups, group_difference=group_difference(groups),
         cross_checks=checks,
         background={"size": int(len(background.data)), "strategy": background.strategy, "seed": seed},
-        seconds=time.perf_counter() - start, fallback_reason=fallback, labels=tuple(labels))
+        seconds=time.perf_counter() - start, fallback_reason=fallback, labels=tuple(labels),
+        stopped_early=attribution.stopped_early, rows_requested=len(sampled))
 
 
 def explain_row(ctx: Any, row: int, *, method: str = "deep", background_size: int = 100,

@@ -17,9 +17,13 @@ import torch
 import torch.fx
 
 from auditkit.explain.base import (
+    CHUNK_ROWS,
     Attribution,
     Background,
     ExplanationError,
+    Progress,
+    StopCheck,
+    chunks,
     finish,
     model_outputs,
     module_device,
@@ -118,8 +122,12 @@ def graph_module(module: torch.nn.Module, n_features: int) -> torch.fx.GraphModu
 
 
 def deep_shap_values(gm: torch.fx.GraphModule, x: np.ndarray, background: Background, *,
-                     output_index: int | None, device: torch.device) -> tuple[np.ndarray, float]:
-    """DeepSHAP values (float64 [n, f]) of rows `x` and the weighted mean background output (the base value)."""
+                     output_index: int | None, device: torch.device, progress: Progress | None = None,
+                     should_stop: StopCheck | None = None, chunk_size: int = CHUNK_ROWS) -> tuple[np.ndarray, float]:
+    """DeepSHAP values (float64 [n, f]) of rows `x` and the weighted mean background output (the base value).
+
+    Rows are explained in chunks (of at most `chunk_size` rows, fewer with a large background); once
+    `should_stop()` is true only the rows done so far are returned (the first rows of `x`)."""
     bg = torch.tensor(background.data, dtype=torch.float64, device=device)
     w = torch.tensor(background.weights, dtype=torch.float64, device=device)
     m, f = bg.shape
@@ -127,10 +135,11 @@ def deep_shap_values(gm: torch.fx.GraphModule, x: np.ndarray, background: Backgr
     with torch.no_grad():
         base = float((select_output(recorder.run(bg), output_index) * w).sum())
     interp = _RescaleInterpreter(gm, recorder.recorded)
-    rows_per_chunk = max(1, _PAIR_CHUNK // m)
+    rows_per_chunk = max(1, min(chunk_size, _PAIR_CHUNK // m))
     values = np.zeros((len(x), f))
-    for start in range(0, len(x), rows_per_chunk):
-        xs = torch.tensor(x[start:start + rows_per_chunk], dtype=torch.float64, device=device)
+    done = 0
+    for start, stop in chunks(len(x), rows_per_chunk, progress=progress, should_stop=should_stop):
+        xs = torch.tensor(x[start:stop], dtype=torch.float64, device=device)
         z = xs.repeat_interleave(m, dim=0).requires_grad_(True)
         with torch.enable_grad():
             out = select_output(interp.run(z), output_index)
@@ -138,16 +147,20 @@ def deep_shap_values(gm: torch.fx.GraphModule, x: np.ndarray, background: Backgr
                 raise ExplanationError(NO_GRADIENTS)
             grad = torch.autograd.grad(out.sum(), z)[0]
         phi = grad.reshape(len(xs), m, f) * (xs[:, None, :] - bg[None])
-        values[start:start + len(xs)] = torch.einsum("rmf,m->rf", phi, w).cpu().numpy()
-    return values, base
+        values[start:stop] = torch.einsum("rmf,m->rf", phi, w).cpu().numpy()
+        done = stop
+    return values[:done], base
 
 
 @register_explainer("deep")
 def explain_deep(module: torch.nn.Module, x: np.ndarray, background: Background, *, output_index: int | None,
-                 feature_names: tuple[str, ...], seed: int) -> Attribution:
+                 feature_names: tuple[str, ...], seed: int, progress: Progress | None = None,
+                 should_stop: StopCheck | None = None, chunk_size: int = CHUNK_ROWS) -> Attribution:
     """DeepSHAP (rescale rule) over the export graph; additive by construction for MLP-style models."""
     device = module_device(module)
     gm = graph_module(module, x.shape[1])
-    values, base = deep_shap_values(gm, x, background, output_index=output_index, device=device)
-    outputs = model_outputs(module, x, output_index=output_index)
-    return finish(values, base, x, outputs, method="deep", feature_names=feature_names)
+    values, base = deep_shap_values(gm, x, background, output_index=output_index, device=device,
+                                    progress=progress, should_stop=should_stop, chunk_size=chunk_size)
+    done = x[:len(values)]
+    outputs = model_outputs(module, done, output_index=output_index)
+    return finish(values, base, done, outputs, method="deep", feature_names=feature_names, rows_requested=len(x))

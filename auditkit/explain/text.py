@@ -3,11 +3,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from auditkit.explain.base import ExplanationError, Output, TokenAttribution, check_row, sample_rows
+from auditkit.explain.base import (
+    ExplanationError,
+    Output,
+    Progress,
+    StopCheck,
+    TokenAttribution,
+    check_row,
+    sample_rows,
+)
 from auditkit.explain.tabular import NO_MODEL
 from auditkit.explain.text_model import TextScorer, positive_index
 from auditkit.explain.text_shap import explain_texts, token_aggregates
@@ -15,7 +23,11 @@ from auditkit.explain.text_shap import explain_texts, token_aggregates
 
 @dataclass(frozen=True)
 class TextExplanation:
-    """Token attributions of the explained texts and their aggregates; `to_dict()` is the audit.json section."""
+    """Token attributions of the explained texts and their aggregates; `to_dict()` is the audit.json section.
+
+    `rows` are the dataset rows explained (ascending). A run cut short (`stopped_early`) explained a seeded random
+    part of the `rows_requested` sampled texts, and every aggregate covers exactly those texts.
+    """
 
     attributions: tuple[TokenAttribution, ...]
     rows: np.ndarray
@@ -24,6 +36,8 @@ class TextExplanation:
     by_group: dict[str, dict[str, list[dict[str, Any]]]]
     output: Output
     seconds: float
+    stopped_early: bool = False
+    rows_requested: int | None = None
 
     @property
     def additivity_error(self) -> float:
@@ -38,6 +52,8 @@ class TextExplanation:
             "by_group": self.by_group,
             "additivity_error": self.additivity_error,
             "rows_explained": int(len(self.rows)),
+            "rows_requested": int(len(self.rows) if self.rows_requested is None else self.rows_requested),
+            "stopped_early": self.stopped_early,
             "texts_truncated": int(sum(self.truncated)),
             "seconds": self.seconds,
         }
@@ -53,17 +69,26 @@ def scorer_for(model: Any, positive_label: str, labels: tuple[str, ...], *, outp
 
 def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals: int = 500, top: int = 20,
                        min_count: int = 2, output: Output = "logit",
-                       progress: Callable[[int, int], None] | None = None) -> TextExplanation:
-    """Token SHAP for a seeded sample of at most `max_rows` texts (texts over the model's limit are cut, and counted);
-    `progress(done, total)` reports texts explained."""
+                       progress: Progress | None = None, should_stop: StopCheck | None = None) -> TextExplanation:
+    """Token SHAP for a seeded sample of at most `max_rows` texts (texts over the model's limit are cut, and counted).
+
+    The sampled texts are explained in a seeded random order; `progress(done, total)` reports texts explained, and
+    once `should_stop()` is true no further text is started: the result covers the texts explained so far
+    (`stopped_early`, a random part of the sample)."""
     if ctx.model is None:
         raise ExplanationError(NO_MODEL)
     start = time.perf_counter()
     texts = ctx.texts()
-    rows = sample_rows(len(texts), max_rows, seed=seed)
+    sampled = sample_rows(len(texts), max_rows, seed=seed)
+    order = np.random.default_rng([seed, 1]).permutation(len(sampled))  # any first part is a random sample
     scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
-    attributions, truncated = explain_texts(scorer, [texts[i] for i in rows], max_evals=max_evals,
-                                            progress=progress)
+    done, cut = explain_texts(scorer, [texts[i] for i in sampled[order]], max_evals=max_evals,
+                              progress=progress, should_stop=should_stop)
+    explained = sampled[order[:len(done)]]
+    by_row = np.argsort(explained, kind="stable")
+    rows = explained[by_row]
+    attributions = [done[k] for k in by_row]
+    truncated = [cut[k] for k in by_row]
     sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
     by_group: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for col in sensitive.columns:
@@ -74,7 +99,8 @@ def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals
         }
     return TextExplanation(attributions=tuple(attributions), rows=rows, truncated=tuple(truncated),
                            top_tokens=token_aggregates(attributions, top=top, min_count=min_count),
-                           by_group=by_group, output=output, seconds=time.perf_counter() - start)
+                           by_group=by_group, output=output, seconds=time.perf_counter() - start,
+                           stopped_early=len(rows) < len(sampled), rows_requested=len(sampled))
 
 
 def explain_text_row(ctx: Any, row: int, *, max_evals: int = 500, output: Output = "logit"

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from auditkit.explain.base import TokenAttribution
+from auditkit.explain.base import Progress, StopCheck, TokenAttribution
 from auditkit.explain.text_model import TextScorer, fit_to_model
 
 DEFAULT_MAX_EVALS = 500
@@ -65,47 +65,64 @@ class CrossTextBatcher:
 
 
 def explain_texts(scorer: TextScorer, texts: Sequence[str], *, max_evals: int = DEFAULT_MAX_EVALS,
-                  concurrency: int = 16, progress: Callable[[int, int], None] | None = None
+                  concurrency: int = 16, progress: Progress | None = None, should_stop: StopCheck | None = None
                   ) -> tuple[list[TokenAttribution], list[bool]]:
     """Partition SHAP values per token of each text, and whether each text had to be cut to the model's limit.
 
     Up to `concurrency` texts are explained at once and their model calls are merged into one batch on the
     model's device (`CrossTextBatcher`); each text is explained exactly as shap.Explainer would (same masker,
-    same `max_evals`, same evaluation order). `progress(done, total)` is called from the calling thread.
+    same `max_evals`, same evaluation order). `progress(done, total)` and `should_stop()` are called from the
+    calling thread; once `should_stop()` is true no further text is started, the texts under way are finished,
+    and both lists cover only the first texts (fewer than `texts`: the run was stopped early).
     """
     fitted = [fit_to_model(t, scorer.tokenizer, scorer.limit) for t in texts]
     todo = [t for t, _ in fitted]
     n_threads = max(1, min(concurrency, len(todo)))
     batcher = CrossTextBatcher(scorer, n_threads)
     results: list[Any] = [None] * len(todo)
+    stop = threading.Event()
+    started = [0]  # texts start in order, so the texts started are always the first ones
+    queue_lock = threading.Lock()
 
-    def worker(k: int) -> None:
+    def next_text() -> int | None:
+        with queue_lock:
+            i = started[0]
+            if i >= len(todo) or (stop.is_set() and i > 0):  # the first text always runs
+                return None
+            started[0] += 1
+            return i
+
+    def worker() -> None:
         import shap
 
         try:
-            for i in range(k, len(todo), n_threads):
+            while (i := next_text()) is not None:
                 explainer = shap.explainers.Partition(batcher, shap.maskers.Text(scorer.tokenizer))
                 results[i] = explainer([todo[i]], max_evals=max_evals, batch_size=SHAP_TEXT_BATCH, silent=True)
         finally:
             batcher.leave()
 
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        futures = [pool.submit(worker, k) for k in range(n_threads)]
+        futures = [pool.submit(worker) for _ in range(n_threads)]
         pending = set(futures)
         while pending:
             _, pending = wait(pending, timeout=0.25)
+            if should_stop is not None and not stop.is_set() and should_stop():
+                with queue_lock:
+                    stop.set()
             if progress is not None:
                 progress(sum(r is not None for r in results), len(todo))
         for future in futures:
             future.result()
-    outputs = scorer(todo)
+    n_done = next((i for i, r in enumerate(results) if r is None), len(results))
+    outputs = scorer(todo[:n_done])
     out = []
-    for i, result in enumerate(results):
+    for i, result in enumerate(results[:n_done]):
         values = np.asarray(result.values[0], dtype=np.float64)
         base = float(np.asarray(result.base_values[0]).reshape(-1)[0])
         out.append(TokenAttribution(tokens=tuple(str(t) for t in result.data[0]), values=values, base_value=base,
                                     output_value=float(outputs[i]), method="partition", output=scorer.output))
-    return out, [cut for _, cut in fitted]
+    return out, [cut for _, cut in fitted[:n_done]]
 
 
 def token_aggregates(attributions: Sequence[TokenAttribution], *, top: int = 20,
