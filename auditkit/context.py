@@ -43,6 +43,10 @@ class AuditContext:
     cohort: str = ""
     _results: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    def recall(self, key: Hashable) -> Any:
+        """The result kept for `key` by `once`, or None."""
+        return self._results.get(key)
+
     def once(self, key: Hashable, compute: Callable[[], T]) -> T:
         """`compute()` the first time `key` is asked for on this context; its result every later time."""
         if key not in self._results:

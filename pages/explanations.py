@@ -18,10 +18,11 @@ from auditkit.errors import AuditkitError
 from auditkit.explain.attention import AttentionMaps, attention_maps
 from auditkit.explain.base import Attribution, TokenAttribution, check_row
 from auditkit.explain.integrated_gradients import integrated_gradients
+from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
 from auditkit.explain.tabular import TabularExplanation, explain_row, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
 from auditkit.jobs import BackgroundJob
-from pages._shared import current_context, show_empty_state, show_error
+from pages._shared import current_context, selected_tab, show_empty_state, show_error
 
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"  # Okabe-Ito: colour-blind safe
 HELP = {
@@ -111,8 +112,9 @@ def run_explanation(key: tuple, label: str, unit: str, fn: Callable[..., Any], c
                     **options: Any) -> Any:
     """The explanation for `key`: from the shared cache, else from this session's background run of
     `fn(ctx, **options)` (started here; None while it runs, with its progress and a Stop button shown).
-    A run stopped early is returned but never cached as complete."""
-    done = cached_run(key)
+    A run stopped early is returned but never cached as complete. The audit's own explanation is reused."""
+    done = cached_run(key) or ctx.recall(explanation_key(key[0], options["max_rows"], options.get("background_size",
+                                                                                              BACKGROUND_ROWS)))
     if done is not None:
         return done
     jobs = session_jobs()
@@ -197,9 +199,10 @@ def summary_cards(method: str, output: str, additivity: float, rows: int) -> Non
 
 def tabular_panel(ctx: AuditContext) -> None:
     with st.expander("Settings"):
-        max_rows = int(st.number_input("Rows to explain (seeded sample)", 10, 100_000, 1000, step=100,
-                                       help=HELP["rows"]))
-        background_size = int(st.number_input("Background rows", 1, 5000, 100, step=10, help=HELP["base"]))
+        max_rows = int(st.number_input("Rows to explain (seeded sample)", 1, 100_000, ctx.settings.explain_rows,
+                                       step=100, help=HELP["rows"]))
+        background_size = int(st.number_input("Background rows", 1, 5000, BACKGROUND_ROWS, step=10,
+                                              help=HELP["base"]))
     key = ("tabular", ctx.data_sha256, ctx.model.sha256, max_rows, background_size)
     exp = run_explanation(key, "Explaining the model (SHAP on a sample of rows)", "rows", explain_tabular_audit, ctx,
                           max_rows=max_rows, background_size=background_size)
@@ -211,17 +214,23 @@ def tabular_panel(ctx: AuditContext) -> None:
         stopped_note(exp, "rows", key)
     if exp.fallback_reason:
         st.warning(f"DeepSHAP could not run ({exp.fallback_reason}); permutation SHAP was used instead.")
-    names = list(a.feature_names)
-    tabs = st.tabs(["Global importance", "Beeswarm", "Dependence", "Waterfall", "By group", "Cross-checks"])
+    label, tab = selected_tab(["Global importance", "Beeswarm", "Dependence", "Waterfall", "By group", "Cross-checks"],
+                              key="explain_tab")
+    with tab:
+        tabular_tab(label, ctx, exp, background_size)
 
-    with tabs[0]:
-        imp = a.global_importance()
+
+def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, background_size: int) -> None:
+    """The content of one tab of the tabular panel."""
+    a, names = exp.attribution, list(exp.attribution.feature_names)
+    imp = a.global_importance()
+    order = list(imp)
+    if label == "Global importance":
         st.plotly_chart(bar(list(imp), list(imp.values()), title="Mean |SHAP| per feature",
                             x_title=f"mean |SHAP| ({a.output})"), key="global")
         st.dataframe(pd.DataFrame({"feature": list(imp), "mean_abs_shap": list(imp.values())}), hide_index=True)
 
-    with tabs[1]:
-        order = list(imp)
+    elif label == "Beeswarm":
         j = [names.index(f) for f in order]
         xs, ys, cs = a.values[:, j].T.ravel(), np.repeat(order, len(a.values)), a.data[:, j].T
         span = np.ptp(a.data[:, j], axis=0)
@@ -238,7 +247,7 @@ def tabular_panel(ctx: AuditContext) -> None:
         st.plotly_chart(fig, key="beeswarm")
         st.dataframe(pd.DataFrame(a.values, columns=names).assign(row=exp.rows), hide_index=True)
 
-    with tabs[2]:
+    elif label == "Dependence":
         feature = st.selectbox("Feature", order, key="dependence_feature")
         k = names.index(feature)
         fig = go.Figure(go.Scatter(x=a.data[:, k], y=a.values[:, k], mode="markers", marker={"color": BLUE, "size": 5}))
@@ -247,7 +256,7 @@ def tabular_panel(ctx: AuditContext) -> None:
         st.plotly_chart(fig, key="dependence")
         st.dataframe(pd.DataFrame({"row": exp.rows, "value": a.data[:, k], "shap": a.values[:, k]}), hide_index=True)
 
-    with tabs[3]:
+    elif label == "Waterfall":
         n = len(ctx.frame)
         row = st.number_input(f"Row (0 to {n - 1})", value=0, step=1, key="waterfall_row")
         try:
@@ -257,7 +266,7 @@ def tabular_panel(ctx: AuditContext) -> None:
         else:
             waterfall(one)
 
-    with tabs[4]:
+    elif label == "By group":
         for attr, groups in exp.by_group.items():
             frame = pd.DataFrame(groups).loc[order]
             fig = go.Figure([go.Bar(name=esc(g), y=[esc(f) for f in frame.index], x=frame[g], orientation="h")
@@ -272,7 +281,7 @@ def tabular_panel(ctx: AuditContext) -> None:
             st.dataframe(frame.assign(between_group_difference=pd.Series(diff)).reset_index(names="feature"),
                          hide_index=True)
 
-    with tabs[5]:
+    else:
         cross_check_table(exp)
 
 
@@ -342,7 +351,8 @@ def token_markdown(tokens: tuple[str, ...], values: np.ndarray) -> str:
 
 def text_panel(ctx: AuditContext) -> None:
     with st.expander("Settings"):
-        max_rows = int(st.number_input("Texts to explain (seeded sample)", 1, 5000, 50, step=10, help=HELP["rows"]))
+        max_rows = int(st.number_input("Texts to explain (seeded sample)", 1, 5000, ctx.settings.explain_text_rows,
+                                       step=10, help=HELP["rows"]))
     key = ("text", ctx.data_sha256, ctx.model.sha256, max_rows)
     exp = run_explanation(key, "Explaining texts (token SHAP on a sample)", "texts", explain_text_audit, ctx,
                           max_rows=max_rows)
@@ -354,8 +364,16 @@ def text_panel(ctx: AuditContext) -> None:
     if exp.to_dict()["texts_truncated"]:
         st.warning(f"{sum(exp.truncated)} texts were longer than the model's limit; only their first tokens "
                    "(what the model reads) were explained.")
-    tabs = st.tabs(["Top tokens", "By group", "One text", "Attention", "Integrated Gradients"])
-    with tabs[0]:
+    label, tab = selected_tab(["Top tokens", "By group", "One text", "Attention", "Integrated Gradients"],
+                              key="explain_text_tab")
+    with tab:
+        text_tab(label, ctx, exp)
+
+
+def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
+    """The content of one tab of the text panel."""
+    n = len(ctx.frame)
+    if label == "Top tokens":
         top = pd.DataFrame(exp.top_tokens)
         if top.empty:
             st.info("No token appears often enough to aggregate; explain more texts.")
@@ -364,7 +382,7 @@ def text_panel(ctx: AuditContext) -> None:
                                 title="Tokens with the largest mean contribution",
                                 x_title=f"mean SHAP ({exp.output})", signed=True), key="top_tokens")
             st.dataframe(top, hide_index=True)
-    with tabs[1]:
+    elif label == "By group":
         for attr, groups in exp.by_group.items():
             group = st.selectbox(f"Group of {attr}", list(groups), key=f"text_group_{attr}")
             rows = pd.DataFrame(groups[group])
@@ -375,8 +393,7 @@ def text_panel(ctx: AuditContext) -> None:
                                 title=f"Top tokens for {esc(attr)} = {esc(group)}",
                                 x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
             st.dataframe(rows, hide_index=True)
-    n = len(ctx.frame)
-    with tabs[2]:
+    elif label == "One text":
         row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="text_row")
         try:
             attribution, cut = text_row(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
@@ -388,7 +405,7 @@ def text_panel(ctx: AuditContext) -> None:
             st.markdown(token_markdown(attribution.tokens, attribution.values))
             st.caption("Blue pushes towards the positive class, orange away; strong colours mark the largest effects.")
             st.dataframe(pd.DataFrame({"token": attribution.tokens, "shap": attribution.values}), hide_index=True)
-    with tabs[3]:
+    elif label == "Attention":
         row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="attention_row")
         try:
             maps = text_attention(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
@@ -396,7 +413,7 @@ def text_panel(ctx: AuditContext) -> None:
             show_error(e)
         else:
             attention_view(maps)
-    with tabs[4]:
+    else:
         row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="ig_row")
         try:
             ig, _ = text_ig(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)

@@ -8,6 +8,13 @@ from auditkit.explain.tabular import explain_tabular_audit
 from auditkit.explain.text import explain_text_audit
 
 NO_MODEL_REASON = "no model was loaded; explanations need a model"
+BACKGROUND_ROWS = 100
+
+
+def explanation_key(kind: str, max_rows: int, background_size: int = BACKGROUND_ROWS) -> tuple:
+    """The key under which an audit context keeps its explanation (`AuditContext.once`), so the panel shows the
+    audit's own explanation instead of computing it again."""
+    return ("explanations", kind, max_rows, background_size if kind == "tabular" else None)
 
 
 def build_section(ctx: Any, *, max_rows: int | None = None) -> dict[str, Any]:
@@ -15,14 +22,17 @@ def build_section(ctx: Any, *, max_rows: int | None = None) -> dict[str, Any]:
     cannot be explained (the reason says what to do).
 
     Tabular: DeepSHAP in logit units over at most `settings.explain_rows` seeded rows (`max_rows`) against a
-    100-row seeded background, with permutation-importance and LRP cross-checks. Text: Partition SHAP over at most
+    100-row seeded background (`BACKGROUND_ROWS`), with permutation-importance and LRP cross-checks. Text: Partition SHAP over at most
     `settings.explain_text_rows` seeded texts (`max_rows`; a few seconds per text for MiniLM on 2 CPU cores).
     """
     if ctx.model is None:
         return {"method": None, "reason": NO_MODEL_REASON}
     try:
         if ctx.model.kind == "text":
-            return explain_text_audit(ctx, max_rows=max_rows or ctx.settings.explain_text_rows).to_dict()
-        return explain_tabular_audit(ctx, max_rows=max_rows or ctx.settings.explain_rows).to_dict()
+            rows = max_rows or ctx.settings.explain_text_rows
+            return ctx.once(explanation_key("text", rows), lambda: explain_text_audit(ctx, max_rows=rows)).to_dict()
+        rows = max_rows or ctx.settings.explain_rows
+        return ctx.once(explanation_key("tabular", rows), lambda: explain_tabular_audit(
+            ctx, max_rows=rows, background_size=BACKGROUND_ROWS)).to_dict()
     except ExplanationError as exc:
         return {"method": None, "reason": str(exc)}
