@@ -16,8 +16,10 @@ from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS, epsilon_s
 from auditkit.jobs import BackgroundJob
 from auditkit.privacy.kanonymity import k_anonymity
 from auditkit.privacy.section import build_section
-from auditkit.privacy.splits import training_data
+from auditkit.privacy.artifacts import trained_part
+from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
+from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
 from pages._shared import current_audit, current_context, show_empty_state, show_error
 
@@ -39,6 +41,8 @@ HELP = {
     "tpr1": "Share of training rows the attacker recognises while wrongly flagging only 1% of held-out rows.",
     "k": "The smallest number of rows sharing the same values of the chosen columns. Rows in smaller groups can be "
          "singled out by anyone who knows those attributes.",
+    "layers": "0 trains only the classification head. N also trains the pooler and the last N encoder layers "
+              "privately: usually more accurate, slower, and the same privacy accounting.",
 }
 
 
@@ -175,6 +179,8 @@ def mia_panel(mia: dict, dp: dict | None) -> None:
     if mia["groups"]:
         st.markdown("**By sensitive group** (groups with at least 10 training and 10 held-out rows)")
         st.dataframe(pd.DataFrame(mia["groups"]), width="stretch", hide_index=True)
+    for note in mia.get("notes", []):
+        st.caption(note)
 
 
 def data_privacy(ctx: AuditContext, pii: dict) -> None:
@@ -236,9 +242,11 @@ def job_progress() -> None:
 
 
 def training_panel(ctx: AuditContext) -> None:
+    text = ctx.model is not None and ctx.model.kind == "text"
     st.subheader("Train privately (DP-SGD)")
-    st.caption("Trains a copy of the tabular MLP on this audit's training rows with Opacus DP-SGD; the audited "
-               "model is never changed. Runs in the background.")
+    st.caption("Fine-tunes a copy of the text classifier on this audit's training rows with Opacus DP-SGD"
+               if text else "Trains a copy of the tabular MLP on this audit's training rows with Opacus DP-SGD")
+    st.caption("The audited model is never changed. Runs in the background.")
     with st.form("dp_train"):
         c = st.columns(4)
         eps = c[0].number_input("Target epsilon", min_value=0.05, value=2.0, help=HELP["epsilon"])
@@ -250,13 +258,28 @@ def training_panel(ctx: AuditContext) -> None:
         batch_size = c1[0].number_input("Batch size (expected)", min_value=8, value=256,
                                         help="Rows per step on average; each row joins each step with probability "
                                              "batch size / training rows (Poisson sampling).")
-        targets_text = c1[1].text_input("Sweep targets (epsilon)", ", ".join(map(str, DEFAULT_TARGETS)),
-                                        help="Comma-separated epsilon values for the privacy-utility sweep.")
+        if text:
+            layers = c1[1].number_input("Trainable encoder layers", min_value=0,
+                                        max_value=encoder_layer_count(ctx.model.module), value=0, help=HELP["layers"])
+        else:
+            targets_text = c1[1].text_input("Sweep targets (epsilon)", ", ".join(map(str, DEFAULT_TARGETS)),
+                                            help="Comma-separated epsilon values for the privacy-utility sweep.")
         c2 = st.columns(2)
         train_clicked = c2[0].form_submit_button("Train at this epsilon")
-        sweep_clicked = c2[1].form_submit_button("Run the privacy-utility sweep",
-                                                 help="Trains at each sweep target and once without privacy.")
-    if train_clicked or sweep_clicked:
+        sweep_clicked = False if text else c2[1].form_submit_button(
+            "Run the privacy-utility sweep", help="Trains at each sweep target and once without privacy.")
+    if text and train_clicked:
+        try:
+            data = text_training_data(ctx)
+        except AuditkitError as e:
+            show_error(e)
+            return
+        jobs()["train"] = BackgroundJob(
+            "DP fine-tuning", dp_finetune_text, ctx.model.module, ctx.model.tokenizer, data.texts_train, data.y_train,
+            target_epsilon=float(eps), target_delta=float(delta), epochs=int(epochs), accountant=accountant,
+            batch_size=min(int(batch_size), len(data.texts_train)), texts_eval=data.texts_eval,
+            labels_eval=data.y_eval, max_length=ctx.model.max_length or 128, trainable_layers=int(layers))
+    elif train_clicked or sweep_clicked:
         try:
             data = training_data(ctx)
         except AuditkitError as e:
@@ -290,6 +313,8 @@ def trained_result(r) -> None:
     base = f"{r.baseline_accuracy:.3f}" if r.baseline_accuracy is not None else "n/a"
     st.markdown(f"Accuracy on {r.evaluated_on} rows: **{r.accuracy:.3f}** with privacy, {base} without "
                 f"(same recipe), {r.majority_accuracy:.3f} by always predicting the majority class.")
+    if r.trained_modules:
+        st.caption(f"Trained: {plain(trained_part(r))}.")
     for w in r.warnings:
         st.warning(w)
     curve_chart(record["epsilon_curve"], r.target_epsilon)
@@ -348,8 +373,7 @@ def main() -> None:
     mia_panel(section["membership_inference"], dp)
     data_privacy(ctx, section["pii"])
     calculator()
-    if ctx.model is None or ctx.model.kind == "tabular":
-        training_panel(ctx)
+    training_panel(ctx)
 
 
 main()

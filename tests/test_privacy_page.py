@@ -103,5 +103,5 @@ def test_page_for_predictions_only_audit(tmp_path):
     at.session_state["audit_context"] = ctx
     at.run()
     assert not at.exception
-    assert any("not run: needs a tabular model" in i.value for i in at.info)
+    assert any("not run: needs a loaded model" in i.value for i in at.info)
     assert any("No differential-privacy record" in i.value for i in at.info)

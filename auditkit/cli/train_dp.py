@@ -1,4 +1,4 @@
-"""`train-dp`: train the tabular MLP with DP-SGD (Opacus) to a target epsilon; write weights, program, record."""
+"""`train-dp`: train the tabular MLP, or fine-tune a text classifier, with DP-SGD (Opacus) to a target epsilon."""
 from __future__ import annotations
 
 import argparse
@@ -13,7 +13,7 @@ from auditkit.cli import split_columns
 from auditkit.data.io import read_table
 from auditkit.data.validate import as_label_strings
 from auditkit.energy.section import measure_phase
-from auditkit.errors import DataValidationError
+from auditkit.errors import DataValidationError, SettingsError
 from auditkit.hashing import sha256_file
 from auditkit.privacy.accounting import ACCOUNTANTS
 from auditkit.privacy.artifacts import save_dp_artifacts, save_dp_text_artifacts
@@ -27,11 +27,14 @@ NOT_COVERED = ("The feature standardisation (mean and standard deviation per fea
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train-dp", help="train the tabular MLP with differential privacy (DP-SGD, Opacus)",
+    p = sub.add_parser("train-dp", help="train the tabular MLP or a text classifier with differential privacy "
+                                        "(DP-SGD, Opacus)",
                        description="Train the tabular MLP with DP-SGD to a target (epsilon, delta); writes "
                                    "OUT/model.safetensors, OUT/model.pt2 (loadable by `audit --model`) and "
-                                   "OUT/privacy.json. Rows with split=test (when a split column exists) are held "
-                                   "out for accuracy; otherwise 20% are held out at random.")
+                                   "OUT/privacy.json. With --text-column, fine-tune a Hugging Face classifier's "
+                                   "head (and with --trainable-layers N its pooler and last N encoder layers) and "
+                                   "write a model folder. Rows with split=test (when a split column exists) are "
+                                   "held out for accuracy; otherwise 20% are held out at random.")
     p.add_argument("--data", required=True, help="dataset: .csv, .parquet or .jsonl")
     p.add_argument("--target", required=True, help="label column")
     p.add_argument("--features", help="feature columns, comma-separated (default: every numeric column)")
@@ -39,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base-model", help="Hugging Face classifier folder for --text-column (safetensors; default: "
                                         "the bundled all-MiniLM-L6-v2 with a new head)")
     p.add_argument("--max-length", type=int, default=128, help="token limit per text (default 128)")
+    p.add_argument("--trainable-layers", type=int, default=0,
+                   help="with --text-column: also train the pooler and the last N encoder layers privately "
+                        "(default 0: classifier head only; BERT-family models such as MiniLM)")
     p.add_argument("--positive-label", default="1", help="positive label value for binary labels (default: 1)")
     p.add_argument("--epsilon", type=float, required=True, help="target epsilon (> 0; smaller is more private)")
     p.add_argument("--delta", type=float, required=True, help="target delta (well below 1 / training rows)")
@@ -131,7 +137,7 @@ def run_text(args: argparse.Namespace) -> int:
         model, tokenizer, list(texts[train]), y[train], target_epsilon=args.epsilon, target_delta=args.delta,
         epochs=args.epochs, texts_eval=list(texts[test]), labels_eval=y[test], max_length=args.max_length,
         max_grad_norm=args.max_grad_norm, batch_size=args.batch_size, accountant=args.accountant, lr=args.lr,
-        seed=args.seed, progress=_progress(args)), region=args.region)
+        seed=args.seed, trainable_layers=getattr(args, "trainable_layers", 0), progress=_progress(args)), region=args.region)
     extra = {"energy": energy, "data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
                       "text_column": args.text_column, "class_names": class_names, "base_model": base.name,
                       "train_rows": int(train.sum()), "eval_rows": int(test.sum()), "split": split_rule}}
@@ -159,6 +165,9 @@ def _report(result, paths: dict[str, Path]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.text_column:
         return run_text(args)
+    if getattr(args, "trainable_layers", 0):
+        raise SettingsError("--trainable-layers applies to text classifiers (--text-column); the tabular MLP "
+                            "trains all its layers. Fix: drop --trainable-layers or pass --text-column.")
     frame, features, classes = _training_table(args)
     y, class_names = _label_indices(frame, classes, args)
     X = frame[list(features)].apply(pd.to_numeric).to_numpy(dtype=np.float32)

@@ -56,6 +56,15 @@ def save_dp_artifacts(result: DPResult, out_dir: str | Path, *, export: bool = T
     return paths
 
 
+def trained_part(result: DPResult) -> str:
+    """Which part of a text classifier DP fine-tuning trained, in words."""
+    n = result.trainable_layers
+    if n == 0:
+        return "classifier head (encoder frozen)"
+    return (f"classifier head, pooler and the last {n} encoder layer{'s' if n > 1 else ''} "
+            f"({', '.join(result.trained_modules)}); embeddings and earlier layers frozen")
+
+
 def save_dp_text_artifacts(result: DPResult, tokenizer: Any, out_dir: str | Path, *,
                            extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Save a DP fine-tuned Hugging Face classifier as a folder (config, model.safetensors, tokenizer) that the
@@ -65,7 +74,7 @@ def save_dp_text_artifacts(result: DPResult, tokenizer: Any, out_dir: str | Path
     result.model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     paths = {"weights": out / "model.safetensors", "record": out / "privacy.json"}
-    record = {"dp_training": result.to_dict() | {"trained_part": "classifier head (encoder frozen)"},
+    record = {"dp_training": result.to_dict() | {"trained_part": trained_part(result)},
               "files": {k: p.name for k, p in paths.items()}, "sha256": {"weights": sha256_file(paths["weights"])}}
     record.update(extra or {})
     _write_json(paths["record"], record)

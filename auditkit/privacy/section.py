@@ -16,11 +16,12 @@ from auditkit.context import AuditContext
 from auditkit.errors import DataValidationError
 from auditkit.privacy.accounting import ACCOUNTANTS, epsilon_spent
 from auditkit.privacy.kanonymity import k_anonymity
-from auditkit.privacy.membership import membership_audit
+from auditkit.privacy.membership import membership_audit, membership_audit_text
 from auditkit.privacy.pii import scan_pii
-from auditkit.privacy.splits import SPLIT
+from auditkit.privacy.splits import SPLIT, label_indices
 
 MAX_MIA_ROWS = 20_000
+MAX_MIA_TEXT_ROWS = 5_000
 K_THRESHOLD = 5
 
 
@@ -58,40 +59,48 @@ def dp_summary(record: dict[str, Any], model_sha256: str | None) -> dict[str, An
     }
 
 
-def _labels_as_indices(ctx: AuditContext) -> np.ndarray | None:
-    model = ctx.model
-    if model.n_outputs == 1:
-        return (ctx.y_true == ctx.positive_label).astype(int)
-    names = list(model.class_names or ())
-    if names and set(ctx.y_true) <= set(names):
-        return np.array([names.index(v) for v in ctx.y_true])
-    if set(ctx.y_true) <= {str(i) for i in range(model.n_outputs)}:
-        return ctx.y_true.astype(int)
-    return None
-
-
 def mia_section(ctx: AuditContext, *, delta: float = 0.0, seed: int = 0) -> dict[str, Any]:
-    """Membership inference with split=train rows as members and split=test rows as non-members."""
-    if ctx.model is None or ctx.model.kind != "tabular":
-        return {"skipped": "needs a tabular model (membership inference for text models is not run)."}
+    """Membership inference with split=train rows as members and split=test rows as non-members.
+
+    Tabular models are attacked on the feature columns, text models (Hugging Face classifiers) on the text column,
+    from the audit's cached predictions when present (no second inference pass); at most 20,000 (tabular) or
+    5,000 (text) rows of each split are used, drawn at random with `seed`.
+    """
+    model = ctx.model
+    if model is None:
+        return {"skipped": "needs a loaded model (a predictions-only audit has no model to attack)."}
+    if model.kind == "text" and (model.tokenizer is None or not ctx.spec.text_column):
+        return {"skipped": "needs the text model's tokenizer and the audit's text column."}
     if SPLIT not in ctx.frame.columns:
         return {"skipped": "the data has no 'split' column marking training rows (train) and held-out rows (test)."}
     split = ctx.frame[SPLIT].astype(str).to_numpy()
-    y = _labels_as_indices(ctx)
+    y = label_indices(ctx)
     if y is None:
         return {"skipped": "the model's class order is unknown, so per-example losses cannot be computed."}
+    cap = MAX_MIA_TEXT_ROWS if model.kind == "text" else MAX_MIA_ROWS
     rng = np.random.default_rng(seed)
     idx = {s: np.flatnonzero(split == s) for s in ("train", "test")}
-    idx = {s: np.sort(rng.choice(i, MAX_MIA_ROWS, replace=False)) if len(i) > MAX_MIA_ROWS else i
-           for s, i in idx.items()}
+    idx = {s: np.sort(rng.choice(i, cap, replace=False)) if len(i) > cap else i for s, i in idx.items()}
     if len(idx["train"]) < 10 or len(idx["test"]) < 10:
         return {"skipped": "needs at least 10 rows with split=train and 10 with split=test."}
-    X = ctx.features()
     order = np.r_[idx["train"], idx["test"]]
     sensitive = ctx.sensitive_features.iloc[order].reset_index(drop=True) if ctx.spec.sensitive else None
-    result = membership_audit(ctx.model.module, X[idx["train"]], y[idx["train"]], X[idx["test"]], y[idx["test"]],
-                              sensitive=sensitive, delta=delta, seed=seed)
+    options = dict(sensitive=sensitive, delta=delta, seed=seed)
+    outputs = "model logits"
+    if model.kind == "text":
+        texts = np.asarray(ctx.texts(), dtype=object)
+        probabilities = None
+        if ctx.predictions is not None and ctx.predictions.n == len(ctx.frame):
+            probabilities, outputs = ctx.predictions.probabilities[order], "the audit's predictions"
+        result = membership_audit_text(model.module, model.tokenizer, list(texts[idx["train"]]), y[idx["train"]],
+                                       list(texts[idx["test"]]), y[idx["test"]], max_length=model.max_length,
+                                       probabilities=probabilities, **options)
+    else:
+        X = ctx.features()
+        result = membership_audit(model.module, X[idx["train"]], y[idx["train"]], X[idx["test"]], y[idx["test"]],
+                                  **options)
     return result.to_dict() | {"members": "rows with split=train", "nonmembers": "rows with split=test",
+                               "model_kind": model.kind, "outputs": outputs,
                                "sampled": bool(len(order) < (split == "train").sum() + (split == "test").sum())}
 
 

@@ -43,6 +43,48 @@ class TrainingData:
                           mean=self.X_train.mean(0), std=np.maximum(self.X_train.std(0), 1e-6))
 
 
+def label_indices(ctx: AuditContext) -> np.ndarray | None:
+    """The true labels as the loaded model's class indices (binary single-logit: 1 = the positive label); None when
+    the model's class order is unknown."""
+    model = ctx.model
+    if model is None:
+        return None
+    if model.n_outputs == 1:
+        return (ctx.y_true == ctx.positive_label).astype(int)
+    names = list(model.class_names or ())
+    if names and set(ctx.y_true) <= set(names):
+        return np.array([names.index(v) for v in ctx.y_true])
+    if set(ctx.y_true) <= {str(i) for i in range(model.n_outputs)}:
+        return ctx.y_true.astype(int)
+    return None
+
+
+@dataclass(frozen=True)
+class TextTrainingData:
+    """Texts and the loaded text model's class indices, split for DP fine-tuning."""
+
+    texts_train: list[str]
+    y_train: np.ndarray
+    texts_eval: list[str]
+    y_eval: np.ndarray
+    rule: str
+
+
+def text_training_data(ctx: AuditContext, *, seed: int = 0) -> TextTrainingData:
+    """The audit's texts and labels split for fine-tuning its text model."""
+    if ctx.model is None or ctx.model.kind != "text" or not ctx.spec.text_column:
+        raise DataValidationError("text fine-tuning needs a text model and a text column. Fix: choose them on the "
+                                  "Setup page.")
+    y = label_indices(ctx)
+    if y is None:
+        raise DataValidationError("the labels do not match the model's classes "
+                                  f"({', '.join(ctx.model.class_names or ())}). Fix: choose the label column whose "
+                                  "values are the model's class names.")
+    texts = np.asarray(ctx.texts(), dtype=object)
+    train, test, rule = train_eval_split(ctx.frame, seed=seed)
+    return TextTrainingData(list(texts[train]), y[train], list(texts[test]), y[test], rule)
+
+
 def training_data(ctx: AuditContext, *, seed: int = 0) -> TrainingData:
     """The audit's feature matrix and labels split for training (binary: 1 = the positive label)."""
     if not ctx.feature_names:

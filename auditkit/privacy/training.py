@@ -62,12 +62,15 @@ class DPResult:
     seed: int
     sampling: str = "poisson"
     warnings: tuple[str, ...] = ()
+    trainable_layers: int = 0
+    trained_modules: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The privacy record as plain JSON (the model is left out)."""
         d = {k: v for k, v in asdict(self).items() if k != "model"}
         d["epsilon_curve"] = [{"step": s, "epsilon": e} for s, e in self.epsilon_curve]
         d["warnings"] = list(self.warnings)
+        d["trained_modules"] = list(self.trained_modules)
         return d
 
 
@@ -158,7 +161,7 @@ def _train_opacus(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, binary:
                   steps: int, noise_multiplier: float, max_grad_norm: float, accountant: str, mode: str,
                   optimizer: str, lr: float, seed: int, tick: Callable[[], None]) -> IAccountant:
     """DP-SGD with Opacus' `make_private` (per-sample gradients by `mode`); returns the stepped accountant."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_accountants():
         warnings.filterwarnings("ignore", message="Secure RNG turned off")
         engine = PrivacyEngine(accountant=accountant)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch_size)
