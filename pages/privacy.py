@@ -357,7 +357,7 @@ def main() -> None:
         return
     audit = current_audit() or {}
     section = audit.get("privacy")
-    if section is None or "error" in section:
+    if section is None or "error" in section or ctx.cohort:  # a cohort's rows get their own checks
         try:
             section = cached_section(params_hash({"data": ctx.data_sha256, "model": ctx.model.sha256 if ctx.model
                                                    else None, "extra": ctx.spec.extra}), ctx)
@@ -373,7 +373,7 @@ def main() -> None:
     mia_panel(section["membership_inference"], dp)
     data_privacy(ctx, section["pii"])
     calculator()
-    training_panel(ctx)
+    training_panel(current_context(filtered=False))  # models are trained on every row, never on a cohort
 
 
 main()
