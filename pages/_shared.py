@@ -1,7 +1,9 @@
 """The only Streamlit glue shared by pages: session keys, the current audit, running an audit, showing errors."""
 from __future__ import annotations
 
+import importlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,11 @@ CONTEXT = "audit_context"
 AUDIT_ID = "audit_id"
 PENDING = "pending_audit"
 COHORT = "cohort_context"
+# What the panels import beyond the audit itself: loaded in the background when the server starts (`warm_up`).
+PANEL_MODULES = ("plotly.graph_objects", "auditkit.fairness.mitigation", "auditkit.fairness.counterfactual",
+                 "auditkit.fairness.errors_analysis", "auditkit.explain.tabular", "auditkit.explain.text",
+                 "auditkit.explain.attention", "auditkit.privacy.section", "auditkit.privacy.training",
+                 "auditkit.energy.variants", "auditkit.report.html_report", "auditkit.report.pdf_report")
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,16 @@ def show_verdict(passed: bool | None, text: str) -> None:
 def show_error(error: AuditkitError) -> None:
     """Show a user-fixable problem as one error box (each line escaped by Streamlit's markdown)."""
     st.error(f"**Problem:** {error}")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up() -> threading.Thread:
+    """Import the panels' libraries in a background thread, once per server process, so that the first visit of
+    a panel does not wait for them."""
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in PANEL_MODULES], daemon=True,
+                              name="auditkit-warm-up")
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner="Opening the audit store ...")
