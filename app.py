@@ -1,7 +1,9 @@
 """AuditKit dashboard: `streamlit run app.py`."""
 import streamlit as st
 
+from auditkit.access import acting_as
 from auditkit.errors import AuditkitError
+from pages._access import gate, show_user
 from pages._shared import open_store, show_error
 
 st.set_page_config(page_title="AuditKit", page_icon=":material/fact_check:", layout="wide")
@@ -9,6 +11,11 @@ try:
     open_store()  # once per process: integrity check, orphan blobs swept, half-finished runs marked failed
 except AuditkitError as e:
     show_error(e)
+
+principal = gate()  # the sign-in screen when sign-in is configured and nobody is signed in
+if principal is None:
+    st.stop()
+show_user(principal)
 
 pages = {
     "Start": [
@@ -27,4 +34,5 @@ pages = {
         st.Page("pages/history.py", title="History", icon=":material/history:"),
     ],
 }
-st.navigation(pages).run()
+with acting_as(principal):  # engine calls made by the page act as the signed-in user and check their role
+    st.navigation(pages).run()

@@ -23,3 +23,7 @@ class ModelLoadError(AuditkitError, ValueError):
 
 class SettingsError(AuditkitError, ValueError):
     """An option is out of range (batch size, threshold, epsilon, ...)."""
+
+
+class AccessDenied(AuditkitError, PermissionError):
+    """The signed-in user's role does not allow the action (run an audit, sign one off)."""

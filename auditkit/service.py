@@ -1,18 +1,23 @@
-"""One audit end to end: run it, judge it against a policy, and record it durably in the audit store."""
+"""One audit end to end: run it, judge it against a policy, and record it durably in the audit store; and the
+upload and sign-off entry points. Each checks the acting principal's role first (`auditkit.access`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditkit.access import Principal, current_principal, require
 from auditkit.audit import run_audit
 from auditkit.checkpoints.handle import LoadedModel
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
+from auditkit.errors import AccessDenied
 from auditkit.hashing import sha256_source
 from auditkit.policy import Policy, Scorecard, evaluate, load_policy
-from auditkit.store import AuditStore
+from auditkit.store import AuditStore, SignOff
+from auditkit.store.store import Decision
+from auditkit.uploads import store_upload
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,18 @@ def _content_sha(source: str | Path | bytes | LoadedModel | None) -> str | None:
 def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
                      policy: Policy | str | Path | None = None, name: str = "", actor: str = "",
                      settings: Settings | None = None, store: AuditStore | None = None,
-                     **run_options: Any) -> AuditRun:
+                     principal: Principal | None = None, **run_options: Any) -> AuditRun:
     """Run the audit, add the scorecard for `policy` (default: the shipped policy) and store it.
 
-    The store row is written as pending first and completed in one transaction at the end, so a run that fails
-    or is killed half-way is marked failed, never left half-written. `name` names the audit in the store;
+    `principal` (default: `current_principal()`) must have the role to run audits, else `AccessDenied` is
+    raised before anything is read or stored; it is the trail's actor unless `actor` is given. The store row
+    is written as pending first and completed in one transaction at the end, so a run that fails or is killed
+    half-way is marked failed, never left half-written. `name` names the audit in the store;
     `run_options` go to `run_audit` (`name` there is the dataset's file name, for data given as bytes).
     """
+    principal = principal or current_principal()
+    require(principal, "run")
+    actor = actor or principal.name
     settings = settings or Settings.from_env()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
@@ -54,3 +64,31 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
         audit["scorecard"] = scorecard.to_dict()
         store.complete_audit(audit_id, audit, actor=actor)
     return AuditRun(audit, ctx, audit_id, scorecard)
+
+
+def upload(data: bytes, name: str, *, settings: Settings | None = None, principal: Principal | None = None) -> Path:
+    """Store an uploaded file in the workspace (`uploads.store_upload`); needs the role to upload."""
+    require(principal or current_principal(), "upload")
+    return store_upload(data, name, settings=settings)
+
+
+def record_audit(store: AuditStore, audit: dict[str, Any], name: str = "", *,
+                 principal: Principal | None = None) -> str:
+    """Store a finished audit.json (e.g. one run before the store was opened); needs the role to run audits."""
+    principal = principal or current_principal()
+    require(principal, "run")
+    return store.record_audit(audit, name, actor=principal.name)
+
+
+def sign_off(store: AuditStore, audit_id: str, decision: Decision, comment: str = "", *,
+             principal: Principal | None = None, reviewer: str = "") -> SignOff:
+    """Record `principal`'s approve/reject decision on a finished audit; needs the reviewer (or admin) role.
+
+    A signed-in principal signs as themselves; in local mode the reviewer names themselves in `reviewer`.
+    """
+    principal = principal or current_principal()
+    require(principal, "sign_off")
+    if principal.authenticated and reviewer and reviewer.strip() != principal.name:
+        raise AccessDenied(f"{principal.name} is signed in and can sign off only as themselves, "
+                           f"not as {reviewer.strip()!r}")
+    return store.sign_off(audit_id, principal.name if principal.authenticated else reviewer, decision, comment)

@@ -1,14 +1,15 @@
 """History: list, filter and open stored audits; compare two side by side."""
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
 from auditkit.errors import AuditkitError
+from auditkit.export import safe_csv, safe_xlsx
 from auditkit.policy import load_policy
 from auditkit.report import compare_audits
 from auditkit.store import AuditRecord
+from pages._access import enforce_entry
 from pages._shared import AUDIT, CONTEXT, md_text, open_store, show_error
 
 AUDIT_ID = "audit_id"
@@ -19,6 +20,7 @@ def label(r: AuditRecord) -> str:
     return f"{r.created[:19].replace('T', ' ')} · {r.name or 'unnamed'} · {r.id[:8]}"
 
 
+enforce_entry()
 st.title("History")
 st.caption("Every audit recorded in the audit store, newest first. Open one to see its panels and report, "
            "or compare two to see which numbers moved and which policy checks changed.")
@@ -38,10 +40,17 @@ if not records:
     st.info("No stored audits match. Audits appear here once recorded (Report page, or `python -m auditkit audit`).")
     st.stop()
 
-st.dataframe(pd.DataFrame([{"created (UTC)": r.created[:19].replace("T", " "), "name": r.name, "status": r.status,
-                            "data sha256": (r.data_sha256 or "")[:12], "model sha256": (r.model_sha256 or "")[:12],
-                            "error": r.error or "", "id": r.id} for r in records]),
-             hide_index=True, width="stretch", key="history_table")
+table = pd.DataFrame([{"created (UTC)": r.created[:19].replace("T", " "), "name": r.name, "status": r.status,
+                       "data sha256": (r.data_sha256 or "")[:12], "model sha256": (r.model_sha256 or "")[:12],
+                       "error": r.error or "", "id": r.id} for r in records])
+st.dataframe(table, hide_index=True, width="stretch", key="history_table")
+csv_col, xlsx_col, _ = st.columns([1, 1, 4])
+csv_col.download_button("This list (CSV)", lambda: safe_csv(table), "audits.csv", mime="text/csv", key="history_csv",
+                        on_click="ignore", help="Cells a spreadsheet would run as formulas (audit names are user "
+                                                "text) are prefixed with an apostrophe.")
+xlsx_col.download_button("This list (XLSX)", lambda: safe_xlsx(table, sheet="audits"), "audits.xlsx",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="history_xlsx",
+                         on_click="ignore", help="Text that would run as a formula is stored as text.")
 
 by_id = {r.id: r for r in records}
 done = [r.id for r in records if r.status == "done"]

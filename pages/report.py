@@ -6,17 +6,22 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from auditkit.access import current_principal
 from auditkit.errors import AuditkitError
+from auditkit.export import safe_csv, safe_xlsx
 from auditkit.hashing import params_hash
 from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, load_policy, parse_policy
 from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, render_report, summary_sentences
+from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
+from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._shared import current_audit, md_text, open_store, show_empty_state, show_error
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
 MAX_POLICY_BYTES = 100_000
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
 
 
@@ -73,6 +78,13 @@ def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
                            "detail": r.message} for r in card.results])
     st.dataframe(table, hide_index=True, width="stretch", key="scorecard_table",
                  height=min(36 * (len(table) + 1) + 4, 720))
+    csv_col, xlsx_col, _ = st.columns([1, 1, 4])
+    csv_col.download_button("Scorecard (CSV)", lambda: safe_csv(table), "scorecard.csv", mime="text/csv",
+                            key="scorecard_csv", on_click="ignore",
+                            help="Cells a spreadsheet would run as formulas are prefixed with an apostrophe.")
+    xlsx_col.download_button("Scorecard (XLSX)", lambda: safe_xlsx(table, sheet="scorecard"), "scorecard.xlsx",
+                             mime=XLSX_MIME, key="scorecard_xlsx", on_click="ignore",
+                             help="Numbers stay numbers; text that would run as a formula is stored as text.")
     st.subheader("Summary")
     for sentence in summary_sentences(audit, card):
         st.text(sentence)
@@ -96,16 +108,24 @@ def log_export(store: AuditStore, audit_id: str, fmt: str) -> None:
 
 def show_signoff(store: AuditStore, audit_id: str) -> None:
     st.subheader("Reviewer sign-off")
-    with st.form("signoff", clear_on_submit=True):
-        reviewer = st.text_input("Reviewer name", help="Recorded in the tamper-evident audit trail.")
-        decision = st.radio("Decision", ["approve", "reject"], horizontal=True)
-        comment = st.text_area("Comment", help="Why you approve or reject; shown in the exported report.")
-        if st.form_submit_button("Record sign-off", type="primary"):
-            try:
-                s = store.sign_off(audit_id, reviewer, decision, comment)
-                st.success(f"Recorded: {md_text(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
-            except AuditkitError as e:
-                show_error(e)
+    if not allowed("sign_off"):
+        explain_not_allowed("sign_off", "Signing audits off")
+    else:
+        principal = current_principal()
+        with st.form("signoff", clear_on_submit=True):
+            if principal.authenticated:
+                st.caption(f"Signing as {md_text(principal.name)}.")
+                reviewer = ""
+            else:
+                reviewer = st.text_input("Reviewer name", help="Recorded in the tamper-evident audit trail.")
+            decision = st.radio("Decision", ["approve", "reject"], horizontal=True)
+            comment = st.text_area("Comment", help="Why you approve or reject; shown in the exported report.")
+            if st.form_submit_button("Record sign-off", type="primary"):
+                try:
+                    s = sign_off(store, audit_id, decision, comment, reviewer=reviewer)
+                    st.success(f"Recorded: {md_text(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
+                except AuditkitError as e:
+                    show_error(e)
     signoffs = store.get(audit_id).signoffs
     if signoffs:
         st.dataframe(pd.DataFrame([s.to_dict() for s in signoffs])[["created", "reviewer", "decision", "comment"]],
@@ -125,6 +145,7 @@ def show_trail(store: AuditStore, audit_id: str) -> None:
                  hide_index=True, width="stretch", key="trail_table")
 
 
+enforce_entry()
 st.title("Report")
 audit = current_audit()
 if audit is None:
@@ -180,9 +201,12 @@ if store is None:
     st.stop()
 if not audit_id:
     st.info("This audit is not in the audit store yet. Record it to sign it off and keep it in the history.")
+    if not allowed("run"):
+        explain_not_allowed("run", "Recording audits")
+        st.stop()
     if st.button("Record this audit in the store", type="primary"):
         try:
-            st.session_state[AUDIT_ID] = store.record_audit(audit, str(inputs.get("data_file") or ""))
+            st.session_state[AUDIT_ID] = record_audit(store, audit, str(inputs.get("data_file") or ""))
         except AuditkitError as e:
             show_error(e)
             st.stop()

@@ -6,7 +6,8 @@ from auditkit.audit import load_dataset
 from auditkit.data.io import read_table
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
-from auditkit.uploads import store_upload
+from auditkit.service import upload
+from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
 
 
@@ -19,9 +20,14 @@ def read_columns(path: str) -> tuple[list[str], list[str]]:
     return [str(c) for c in frame.columns], numeric
 
 
+enforce_entry()
 st.title("Setup")
 st.caption("Files are stored by content hash in the local workspace and never executed. "
            "Accepted models: a .pt2 (torch.export) tabular model, or a zipped Hugging Face folder with safetensors weights.")
+
+if not allowed("upload"):
+    explain_not_allowed("upload", "Uploading data and models")
+    st.stop()
 
 data_file = st.file_uploader("Dataset", type=["csv", "parquet", "jsonl"], help="CSV (UTF-8), Parquet or JSONL; one row per example.")
 mode = st.radio("Model", ["Upload a checkpoint", "Predictions are in the dataset"], horizontal=True,
@@ -33,7 +39,7 @@ if data_file is None:
     st.stop()
 
 try:
-    data_path = store_upload(data_file.getvalue(), data_file.name, settings=settings())
+    data_path = upload(data_file.getvalue(), data_file.name, settings=settings())
     columns, numeric = read_columns(str(data_path))
 except AuditkitError as e:
     show_error(e)
@@ -71,7 +77,7 @@ spec = AuditSpec(target=target, sensitive=tuple(sensitive), features=tuple(featu
 try:
     model_path = None
     if model_file is not None:
-        model_path = store_upload(model_file.getvalue(), model_file.name, settings=settings())
+        model_path = upload(model_file.getvalue(), model_file.name, settings=settings())
         model = cached_model(str(model_path), model_path.name)
         st.success(f"Model loaded safely: {model.fmt}, {model.kind}, {model.n_classes} classes.")
     dataset = load_dataset(data_path, spec, settings=settings(), needs_features=bool(model_file) and spec.text_column is None)
