@@ -4,13 +4,14 @@ import streamlit as st
 from auditkit.access import acting_as
 from auditkit.errors import AuditkitError
 from pages._access import gate, show_user
-from pages._shared import open_store, show_error
+from pages._shared import open_store, show_error, warm_up
 
 st.set_page_config(page_title="AuditKit", page_icon=":material/fact_check:", layout="wide")
 try:
     open_store()  # once per process: integrity check, orphan blobs swept, half-finished runs marked failed
 except AuditkitError as e:
     show_error(e)
+warm_up()  # once per process: the panels' libraries are imported in the background
 
 principal = gate()  # the sign-in screen when sign-in is configured and nobody is signed in
 if principal is None:

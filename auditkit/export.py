@@ -11,6 +11,8 @@ import pandas as pd
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 def neutralise(value: object) -> object:
     """Prefix a text cell starting with = + - @ tab or CR with an apostrophe; other values pass unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):

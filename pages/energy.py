@@ -13,7 +13,10 @@ from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_
 from auditkit.energy.section import components_frame, phases_frame, with_region
 from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
+from pages._access import enforce_entry
 from pages._shared import current_audit, current_context, show_empty_state, show_error
+
+enforce_entry()  # sign-in first, when configured
 
 PALETTE = {"cpu": "#0072B2", "gpu": "#E69F00", "ram": "#009E73", "total": "#CC79A7"}  # Okabe-Ito
 

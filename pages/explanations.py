@@ -22,7 +22,10 @@ from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
 from auditkit.explain.tabular import TabularExplanation, explain_row, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
 from auditkit.jobs import BackgroundJob
+from pages._access import enforce_entry
 from pages._shared import current_context, selected_tab, show_empty_state, show_error
+
+enforce_entry()  # sign-in first, when configured
 
 BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"  # Okabe-Ito: colour-blind safe
 HELP = {

@@ -9,6 +9,7 @@ import streamlit as st
 
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
+from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport
 from auditkit.fairness import glossary
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
@@ -18,7 +19,10 @@ from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
 from auditkit.fairness.section import fairness_report
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
+from pages._access import enforce_entry
 from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error, show_verdict
+
+enforce_entry()  # sign-in first, when configured
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
 BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
@@ -225,13 +229,15 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
         st.plotly_chart(scatter, width="stretch")
         with st.expander("Data behind the trade-off chart"):
             st.dataframe(front, width="stretch", hide_index=True)
-    csv = cached_csv(context_key(ctx), method, constraint, result, ctx)
-    st.download_button("Download mitigated predictions (CSV)", csv, file_name=f"mitigated_{method}_{constraint}.csv", mime="text/csv", key="mit_download")
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def cached_csv(key: str, method: str, constraint: str, _result: MitigationResult, _ctx: AuditContext) -> bytes:
-    return _result.predictions_csv(_ctx.y_true, _ctx.y_pred)
+    frame = result.predictions_frame(ctx.y_true, ctx.y_pred)
+    name = f"mitigated_{method}_{constraint}"
+    csv_col, xlsx_col, _ = st.columns([1, 1, 2])
+    csv_col.download_button("Mitigated predictions (CSV)", lambda: safe_csv(frame), f"{name}.csv", mime="text/csv",
+                            key="mit_download", on_click="ignore",
+                            help="Cells a spreadsheet would run as formulas are prefixed with an apostrophe.")
+    xlsx_col.download_button("Mitigated predictions (XLSX)", lambda: safe_xlsx(frame, sheet="mitigated"),
+                             f"{name}.xlsx", mime=XLSX_MEDIA_TYPE, key="mit_download_xlsx", on_click="ignore",
+                             help="Text that would run as a formula is stored as text.")
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from auditkit.errors import AuditkitError
-from auditkit.export import safe_csv, safe_xlsx
+from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.policy import load_policy
 from auditkit.report import compare_audits
 from auditkit.store import AuditRecord
@@ -49,7 +49,7 @@ csv_col.download_button("This list (CSV)", lambda: safe_csv(table), "audits.csv"
                         on_click="ignore", help="Cells a spreadsheet would run as formulas (audit names are user "
                                                 "text) are prefixed with an apostrophe.")
 xlsx_col.download_button("This list (XLSX)", lambda: safe_xlsx(table, sheet="audits"), "audits.xlsx",
-                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="history_xlsx",
+                         mime=XLSX_MEDIA_TYPE, key="history_xlsx",
                          on_click="ignore", help="Text that would run as a formula is stored as text.")
 
 by_id = {r.id: r for r in records}

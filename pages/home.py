@@ -3,7 +3,10 @@ import streamlit as st
 
 from auditkit.demo import DEMOS, demo_audit
 from auditkit.errors import AuditkitError
+from pages._access import enforce_entry
 from pages._shared import PENDING, PendingAudit, settings, show_error
+
+enforce_entry()  # sign-in first, when configured
 
 st.title("AuditKit")
 st.markdown(

@@ -21,7 +21,10 @@ from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
+from pages._access import enforce_entry
 from pages._shared import current_audit, current_context, show_empty_state, show_error
+
+enforce_entry()  # sign-in first, when configured
 
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito
 JOBS = "privacy_jobs"

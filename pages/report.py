@@ -8,7 +8,7 @@ import streamlit as st
 
 from auditkit.access import current_principal
 from auditkit.errors import AuditkitError
-from auditkit.export import safe_csv, safe_xlsx
+from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.hashing import params_hash
 from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, load_policy, parse_policy
 from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, render_report, summary_sentences
@@ -21,7 +21,6 @@ AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
 MAX_POLICY_BYTES = 100_000
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
 
 
@@ -83,7 +82,7 @@ def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
                             key="scorecard_csv", on_click="ignore",
                             help="Cells a spreadsheet would run as formulas are prefixed with an apostrophe.")
     xlsx_col.download_button("Scorecard (XLSX)", lambda: safe_xlsx(table, sheet="scorecard"), "scorecard.xlsx",
-                             mime=XLSX_MIME, key="scorecard_xlsx", on_click="ignore",
+                             mime=XLSX_MEDIA_TYPE, key="scorecard_xlsx", on_click="ignore",
                              help="Numbers stay numbers; text that would run as a formula is stored as text.")
     st.subheader("Summary")
     for sentence in summary_sentences(audit, card):

@@ -2,7 +2,10 @@
 import streamlit as st
 
 from auditkit.errors import AuditkitError
+from pages._access import enforce_entry
 from pages._shared import PENDING, current_audit, md_text, run_pending, show_empty_state, show_error, show_verdict
+
+enforce_entry()  # sign-in first, when configured
 
 st.title("Run & summary")
 pending = st.session_state.pop(PENDING, None)

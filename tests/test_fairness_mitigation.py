@@ -93,7 +93,7 @@ def test_csv_export_neutralises_formulas():
 def test_mitigated_predictions_csv_and_bad_constraint():
     _, y, score, sex = _biased(300, 3)
     result = threshold_optimizer(y, score, sex)
-    frame = pd.read_csv(io.BytesIO(result.predictions_csv(y, np.where(score >= 0.5, "1", "0"))), dtype=str)
+    frame = pd.read_csv(io.BytesIO(safe_csv(result.predictions_frame(y, np.where(score >= 0.5, "1", "0")))), dtype=str)
     assert list(frame.columns) == ["row", "y_true", "y_pred", "y_pred_mitigated"] and len(frame) == 300
     with pytest.raises(SettingsError, match="constraint must be one of"):
         threshold_optimizer(y, score, sex, constraint="parity")

@@ -94,7 +94,8 @@ def test_mitigation_tab_runs_and_offers_the_csv(tmp_path):
     comparison = next(t for t in tables if "before" in getattr(t, "columns", []))
     row = comparison[(comparison["grouping"] == "sex") & (comparison["metric"] == "demographic_parity_difference")]
     assert float(row["after"].iloc[0]) < float(row["before"].iloc[0])
-    assert at.get("download_button")
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Mitigated predictions (CSV)", "Mitigated predictions (XLSX)"]
 
 
 def test_multiclass_page_shows_the_macro_view_and_one_class(tmp_path):

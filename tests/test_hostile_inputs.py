@@ -104,8 +104,6 @@ def test_full_model_pickle_saved_with_torch_save_never_runs(tmp_path, name, monk
     assert not canary.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="a .keras zip is refused, but as an unknown model_type: the zip branch of "
-                                       "checkpoints/loader.py does not yet look for Keras members or the suffix")
 def test_keras_v3_archive_is_refused_as_keras(tmp_path, workspace):
     path = tmp_path / "model.keras"
     with zipfile.ZipFile(path, "w") as zf:

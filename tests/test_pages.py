@@ -34,10 +34,17 @@ def errors(at: AppTest) -> list[str]:
     return [e.stack_trace[-1] if e.stack_trace else e.message for e in at.exception]
 
 
-def test_app_entry_point_renders_home():
+def test_app_entry_point_renders_home_and_warms_the_panels_up():
+    import sys
+
+    from pages._shared import PANEL_MODULES, warm_up
+
     at = page("app.py").run()
     assert not at.exception, errors(at)
     assert at.title[0].value == "AuditKit"
+    thread = warm_up()  # the thread the app started (one per process)
+    thread.join(120)
+    assert not thread.is_alive() and all(m in sys.modules for m in PANEL_MODULES)
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -60,6 +60,9 @@ def _load_zip(path: Path, settings: Settings, allow_pickle_weights: bool) -> Loa
             elif any(n.endswith("constants.pkl") or "/code/" in n for n in names):
                 raise UnsafeModelError(f"'{path.name}' is a TorchScript program, which is code and has no safe loading mode. "
                                        "Fix: export the model with torch.export (.pt2) instead.")
+            elif path.suffix.lower() == ".keras" or any(n.endswith(".weights.h5") for n in names):
+                raise UnsafeModelError(f"'{path.name}' is a Keras archive, which can carry code (Lambda layers). "
+                                       f"{_PICKLE_HELP}")
             elif any(n.endswith("data.pkl") for n in names):
                 raise UnsafeModelError(f"'{path.name}' is a torch.save pickle (state dict or whole model). {_PICKLE_HELP}")
             elif any(n.endswith("config.json") for n in names):

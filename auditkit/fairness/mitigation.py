@@ -17,7 +17,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from auditkit.fairness import validation
 from auditkit.fairness.assessment import assess
-from auditkit.export import safe_csv
 from auditkit.fairness.metrics import DISPARITIES
 from auditkit.fairness.report import FairnessReport
 from auditkit.fairness.reweighing import balanced_resample, reweighing_weights
@@ -66,15 +65,14 @@ class MitigationResult:
         rows.insert(0, ("all rows", "accuracy", acc_before, acc_after))
         return pd.DataFrame(rows, columns=["grouping", "metric", "before", "after"])
 
-    def predictions_csv(self, y_true: Any, y_pred: Any, row_id: Any = None) -> bytes:
-        """CSV of row, true label, original and mitigated prediction, safe to open in a spreadsheet."""
-        frame = pd.DataFrame({
+    def predictions_frame(self, y_true: Any, y_pred: Any, row_id: Any = None) -> pd.DataFrame:
+        """Row, true label, original and mitigated prediction (export with `auditkit.export.safe_csv`/`safe_xlsx`)."""
+        return pd.DataFrame({
             "row": np.arange(len(self.predictions)) if row_id is None else np.asarray(row_id),
             "y_true": np.asarray(y_true).astype(str),
             "y_pred": np.asarray(y_pred).astype(str),
             "y_pred_mitigated": self.predictions,
         })
-        return safe_csv(frame)
 
     def to_dict(self) -> dict:
         table = self.comparison()
