@@ -15,7 +15,7 @@ from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fie
 from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
 from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import current_audit, md_text, open_store, show_empty_state, show_error
+from pages._shared import current_audit, md_text, open_store, show_empty_state, show_error, show_verdict
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
@@ -45,7 +45,8 @@ def choose_policy() -> Policy | None:
                 return None
             data = upload.getvalue()
             if len(data) > MAX_POLICY_BYTES:
-                st.error(f"The policy file is {len(data):,} bytes; the limit is {MAX_POLICY_BYTES:,}.")
+                st.error(f"**Problem:** the policy file is {len(data):,} bytes; the limit is {MAX_POLICY_BYTES:,}. "
+                         "Fix: upload the policy YAML itself.")
                 return None
             return parse_policy(data.decode("utf-8", errors="replace"), source="uploaded policy")
         if source == "Edit policy YAML":
@@ -62,10 +63,8 @@ def choose_policy() -> Policy | None:
 
 def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
     failed, passed, missing = card.count("fail"), card.count("pass"), card.count("not_measured")
-    if failed:
-        st.error(f"Policy '{md_text(card.policy)}': {failed} check(s) fail.", icon=":material/cancel:")
-    else:
-        st.success(f"Policy '{md_text(card.policy)}': every measured check passes.", icon=":material/check_circle:")
+    show_verdict(not failed, f"Policy '{md_text(card.policy)}': {failed} check(s) fail." if failed
+                 else f"Policy '{md_text(card.policy)}': every measured check passes.")
     cols = st.columns(3)
     cols[0].metric("Fail", failed, help="Checks whose measured value is outside the policy's bound.")
     cols[1].metric("Pass", passed, help="Checks whose measured value is within the policy's bound.")

@@ -42,7 +42,9 @@ def test_scorecard_first_with_values_and_verdict():
     at = _app()
     assert not at.exception
     assert at.header[0].value == "Scorecard"
-    assert "2 check(s) fail" in at.error[0].value
+    assert ":red-badge[:material/cancel: Fail]" in [m.value for m in at.markdown]
+    assert any("2 check(s) fail" in m.value for m in at.markdown)
+    assert not at.error  # a finding is a badge, not an error box
     df = _scorecard(at).set_index("check")
     assert df.loc["demographic_parity_difference[sex]", "result"] == "FAIL"
     assert df.loc["demographic_parity_difference[sex]", "allowed"] == "≤ 0.1"
@@ -61,7 +63,7 @@ def test_edited_policy_changes_the_verdict():
     at.radio[0].set_value("Edit policy YAML").run()
     at.text_area(key="report_policy_text").set_value("name: lenient\nrules: {accuracy: {min: 0.7}}\n").run()
     assert not at.exception
-    assert "Policy 'lenient': every measured check passes." in at.success[0].value
+    assert any("Policy 'lenient': every measured check passes." in m.value for m in at.markdown)
     assert list(_scorecard(at)["check"]) == ["accuracy"]
     at.text_area(key="report_policy_text").set_value("rules: {accuracy: {above: 0.7}}").run()
     assert "unknown comparator" in at.error[0].value
