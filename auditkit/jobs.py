@@ -3,6 +3,7 @@ cannot starve every other session; `BackgroundJob` runs one in a thread, exposes
 to stop."""
 from __future__ import annotations
 
+import contextvars
 import inspect
 import os
 import threading
@@ -59,7 +60,9 @@ class BackgroundJob:
         self._stop = threading.Event()
         if accepts_should_stop(fn):
             kwargs = {**kwargs, "should_stop": self._stop.is_set}
-        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), daemon=True, name=label)
+        context = contextvars.copy_context()  # the job acts as whoever started it (see auditkit.access)
+        self._thread = threading.Thread(target=context.run, args=(self._run, fn, args, kwargs), daemon=True,
+                                        name=label)
         self._thread.start()
 
     def _progress(self, done: int, total: int) -> None:

@@ -21,7 +21,7 @@ from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
-from pages._access import enforce_entry
+from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._shared import current_audit, current_context, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
@@ -247,6 +247,9 @@ def job_progress() -> None:
 def training_panel(ctx: AuditContext) -> None:
     text = ctx.model is not None and ctx.model.kind == "text"
     st.subheader("Train privately (DP-SGD)")
+    if not allowed("run"):
+        explain_not_allowed("run", "Training a private model")
+        return
     st.caption("Fine-tunes a copy of the text classifier on this audit's training rows with Opacus DP-SGD"
                if text else "Trains a copy of the tabular MLP on this audit's training rows with Opacus DP-SGD")
     st.caption("The audited model is never changed. Runs in the background.")

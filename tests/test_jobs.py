@@ -39,3 +39,13 @@ def test_a_job_waits_for_a_free_slot_and_says_so():
         jobs._slots.release()
     thread.join(5)
     assert done.is_set()
+
+
+def test_a_job_acts_as_whoever_started_it():
+    from auditkit.access import Principal, acting_as, current_principal
+
+    rob = Principal("rob@example.org", frozenset({"reviewer"}), authenticated=True)
+    with acting_as(rob):
+        job = jobs.BackgroundJob("who", lambda progress: current_principal())
+    assert job.wait(10) and job.result == rob
+    assert current_principal() != rob
