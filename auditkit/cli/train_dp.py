@@ -66,7 +66,7 @@ def _numeric_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
             if c not in exclude and pd.to_numeric(frame[c], errors="coerce").notna().all()]
 
 
-def _training_table(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[str, ...], list[str]]:
+def training_table(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[str, ...], list[str]]:
     """The table with numeric features and string labels; raises DataValidationError listing every problem."""
     frame = read_table(args.data)
     if args.target not in frame.columns:
@@ -96,7 +96,7 @@ def _training_table(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[str, 
     return frame, features, classes
 
 
-def _label_indices(frame: pd.DataFrame, classes: list[str], args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
+def label_indices(frame: pd.DataFrame, classes: list[str], args: argparse.Namespace) -> tuple[np.ndarray, list[str]]:
     """Class indices (binary: 1 = the positive label) and the class name of each index."""
     labels = frame[args.target].to_numpy(dtype=str)
     if len(classes) != 2:
@@ -108,7 +108,8 @@ def _label_indices(frame: pd.DataFrame, classes: list[str], args: argparse.Names
         args.positive_label]
 
 
-def _progress(args: argparse.Namespace):
+def progress_printer(args: argparse.Namespace):
+    """A progress callback printing about twenty lines to stderr (nothing with --quiet)."""
     def progress(done: int, total: int) -> None:
         if not args.quiet and (done == total or done % max(total // 20, 1) == 0):
             print(f"training: {done}/{total} steps", file=sys.stderr)
@@ -120,8 +121,8 @@ def run_text(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    frame, _, classes = _training_table(args)
-    y, class_names = _label_indices(frame, classes, args)
+    frame, _, classes = training_table(args)
+    y, class_names = label_indices(frame, classes, args)
     train, test, split_rule = train_eval_split(frame, seed=args.seed)
     base = Path(args.base_model) if args.base_model else _bundled_minilm()
     if not (base / "config.json").is_file():
@@ -137,7 +138,7 @@ def run_text(args: argparse.Namespace) -> int:
         model, tokenizer, list(texts[train]), y[train], target_epsilon=args.epsilon, target_delta=args.delta,
         epochs=args.epochs, texts_eval=list(texts[test]), labels_eval=y[test], max_length=args.max_length,
         max_grad_norm=args.max_grad_norm, batch_size=args.batch_size, accountant=args.accountant, lr=args.lr,
-        seed=args.seed, trainable_layers=getattr(args, "trainable_layers", 0), progress=_progress(args)), region=args.region)
+        seed=args.seed, trainable_layers=getattr(args, "trainable_layers", 0), progress=progress_printer(args)), region=args.region)
     extra = {"energy": energy, "data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
                       "text_column": args.text_column, "class_names": class_names, "base_model": base.name,
                       "train_rows": int(train.sum()), "eval_rows": int(test.sum()), "split": split_rule}}
@@ -168,8 +169,8 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "trainable_layers", 0):
         raise SettingsError("--trainable-layers applies to text classifiers (--text-column); the tabular MLP "
                             "trains all its layers. Fix: drop --trainable-layers or pass --text-column.")
-    frame, features, classes = _training_table(args)
-    y, class_names = _label_indices(frame, classes, args)
+    frame, features, classes = training_table(args)
+    y, class_names = label_indices(frame, classes, args)
     X = frame[list(features)].apply(pd.to_numeric).to_numpy(dtype=np.float32)
     train, test, split_rule = train_eval_split(frame, seed=args.seed)
     hidden = tuple(int(h) for h in split_columns(args.hidden))
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     result, energy = measure_phase("training", lambda: dp_train(
         model, xt, y[train], target_epsilon=args.epsilon, target_delta=args.delta, epochs=args.epochs,
         max_grad_norm=args.max_grad_norm, batch_size=args.batch_size, accountant=args.accountant, lr=args.lr,
-        seed=args.seed, X_eval=X[test], y_eval=y[test], progress=_progress(args)), region=args.region)
+        seed=args.seed, X_eval=X[test], y_eval=y[test], progress=progress_printer(args)), region=args.region)
     extra = {"energy": energy, "data": {"file": Path(args.data).name, "sha256": sha256_file(args.data), "target": args.target,
                       "features": list(features), "class_names": class_names, "positive_label": args.positive_label,
                       "train_rows": int(train.sum()), "eval_rows": int(test.sum()), "split": split_rule},

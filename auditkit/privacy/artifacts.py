@@ -27,7 +27,7 @@ def _architecture(model: nn.Module, n_features: int) -> dict[str, str]:
             "n_classes": str(2 if n_out == 1 else n_out)}
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
+def write_json(path: Path, payload: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".privacy-", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2)
@@ -52,7 +52,7 @@ def save_dp_artifacts(result: DPResult, out_dir: str | Path, *, export: bool = T
     if metadata:
         record["model"] = metadata
     record.update(extra or {})
-    _write_json(paths["record"], record)
+    write_json(paths["record"], record)
     return paths
 
 
@@ -77,7 +77,7 @@ def save_dp_text_artifacts(result: DPResult, tokenizer: Any, out_dir: str | Path
     record = {"dp_training": result.to_dict() | {"trained_part": trained_part(result)},
               "files": {k: p.name for k, p in paths.items()}, "sha256": {"weights": sha256_file(paths["weights"])}}
     record.update(extra or {})
-    _write_json(paths["record"], record)
+    write_json(paths["record"], record)
     return paths
 
 
