@@ -99,7 +99,7 @@ def test_text_shap_stops_after_the_texts_under_way(tiny):  # noqa: F811
     assert 1 <= len(part) < 24 and len(cut) == len(part)
     for a, b in zip(part, full):  # the first texts, with the full run's values
         assert a.tokens == b.tokens
-        np.testing.assert_allclose(a.values, b.values, atol=1e-12)
+        np.testing.assert_allclose(a.values, b.values, atol=1e-6)  # float32 model: batch composition moves the last bits
         assert a.additivity_error < 1e-6
 
 
@@ -113,7 +113,7 @@ def test_text_audit_stopped_early_says_so(tiny, tmp_path):  # noqa: F811
     ref, _ = explain_texts(TextScorer(ctx.model.module, ctx.model.tokenizer, max_length=32),
                            [texts[i] for i in part.rows], max_evals=200)
     for a, b in zip(part.attributions, ref):
-        np.testing.assert_allclose(a.values, b.values, atol=1e-12)
+        np.testing.assert_allclose(a.values, b.values, atol=1e-6)
 
 
 def test_cancel_stops_a_job_that_takes_should_stop():
