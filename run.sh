@@ -9,11 +9,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
   "$PY" -m venv .venv
 fi
-STAMP=.venv/.requirements.sha256
-WANT=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+# The tests also install the optional Ray extra (requirements-ray.txt); the app does not.
+REQS="requirements-dev.txt"
+[ "${1:-app}" = test ] && REQS="$REQS requirements-ray.txt"
+STAMP=.venv/.requirements-${1:-app}.sha256
+WANT=$(cat requirements.txt $REQS | sha256sum | cut -d' ' -f1)
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements-dev.txt
+  .venv/bin/python -m pip install --quiet $(printf -- '-r %s ' $REQS)
   echo "$WANT" > "$STAMP"
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false

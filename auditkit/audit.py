@@ -203,18 +203,40 @@ def _inference_energy(energy: dict[str, Any], ctx: AuditContext) -> dict[str, An
 def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
               name: str = "", settings: Settings | None = None, device: str | None = None,
               batch_size: int | None = None, progress: Progress | None = None,
-              allow_pickle_weights: bool = False, region: str = "USA") -> tuple[dict[str, Any], AuditContext]:
+              allow_pickle_weights: bool = False, region: str = "USA", engine: str = "local",
+              ray_address: str | None = None, stream: bool = False, workers: int | None = None,
+              chunk_rows: int | None = None) -> tuple[dict[str, Any], AuditContext]:
     """Run a whole audit; returns the audit.json dict and the context the panels read.
 
     When a model runs, its energy is measured per phase (load, inference, analysis, explanations) in `energy`,
     with CO2e for `region` (ISO 3166 alpha-3).
+
+    `engine="ray"` runs inference and counting on the Ray cluster at `ray_address` (default: `$RAY_ADDRESS`, else
+    a local cluster) with `workers` model actors; `stream=True` reads the file locally in chunks of `chunk_rows`
+    rows in bounded memory. Both give the same `predictions` and `fairness` as the in-memory engine, compute
+    explanations and privacy on a sample, and add a `scale` section (see docs/scale.md).
     """
+    from auditkit.scale.cluster import check_engine
+
     settings = settings or Settings.from_env()
+    chunked = check_engine(engine) == "ray" or stream
+    if chunked:
+        from auditkit.scale.engine import check_chunked_inputs
+
+        check_chunked_inputs(data, model, engine)
+    model_path = model if isinstance(model, (str, Path)) else None
     meter, energy = start_meter(region, idle_seconds=settings.idle_seconds) if model is not None else (None, None)
     try:
         with _phase(meter, "load"):
             if isinstance(model, (str, Path)):
                 model = load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings)
+        if chunked:
+            audit, ctx = _run_chunked(data, spec, model, model_path, engine, settings, meter, name=name, device=device,
+                                      batch_size=batch_size, progress=progress, ray_address=ray_address,
+                                      workers=workers, chunk_rows=chunk_rows, allow_pickle_weights=allow_pickle_weights)
+            if meter is not None:
+                energy = build_section(meter.report())
+            return (audit if energy is None else {**audit, "energy": energy}), ctx
         with _phase(meter, "inference"):
             ctx = prepare(data, spec, model=model, name=name, settings=settings, device=device,
                           batch_size=batch_size, progress=progress)
@@ -230,6 +252,19 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
             meter.close()
     if energy is not None:
         audit["energy"] = energy
+    return audit, ctx
+
+
+def _run_chunked(data: str | Path, spec: AuditSpec, model: LoadedModel | None, model_path: str | Path | None,
+                 engine: str, settings: Settings, meter: Any, *, chunk_rows: int | None,
+                 **options: Any) -> tuple[dict[str, Any], AuditContext]:
+    from auditkit.scale.engine import DEFAULT_CHUNK_ROWS, run_chunked_audit
+
+    with _phase(meter, "inference"):
+        audit, ctx = run_chunked_audit(data, spec, model=model, model_path=model_path, engine=engine,  # type: ignore[arg-type]
+                                       settings=settings, chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS, **options)
+    if meter is not None:
+        meter.set_predictions("inference", 0 if audit["predictions"].get("cached") else audit["predictions"]["rows"])
     return audit, ctx
 
 

@@ -20,7 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="", help="a name for this audit in the audit store")
     p.add_argument("--dp-record", help="privacy.json written by train-dp for this model: its epsilon is checked and reported")
     add_run_arguments(p)
+    add_engine_arguments(p)
     p.set_defaults(func=run)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the audit runs: in memory (default), streamed in chunks, or on a Ray cluster (docs/scale.md)."""
+    from auditkit.scale.cluster import ENGINES
+
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local (default): this machine; ray: Ray Data batch inference and counting on a Ray cluster "
+                        "(needs requirements-ray.txt)")
+    p.add_argument("--ray-address", help="Ray cluster to join (ray://host:10001 or host:6379; default: $RAY_ADDRESS, "
+                                         "else start a local cluster sized to this machine)")
+    p.add_argument("--workers", type=int, help="Ray model actors (default: one per GPU, else one per CPU)")
+    p.add_argument("--stream", action="store_true",
+                   help="local engine: read the file in chunks in bounded memory (large CSV/Parquet files or folders)")
+    p.add_argument("--chunk-rows", type=int, help="rows per chunk for --stream and --engine ray (default: 1,000,000)")
 
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     result = audit_and_record(args.data, spec_from_args(args), model=args.model, policy=args.policy,
                               name=args.name or Path(args.data).name, device=args.device, batch_size=args.batch_size,
                               progress=progress_bar(args.quiet), allow_pickle_weights=args.allow_pickle_weights,
-                              region=args.region)
+                              region=args.region, engine=args.engine, ray_address=args.ray_address,
+                              stream=args.stream, workers=args.workers, chunk_rows=args.chunk_rows)
     print(f"wrote {write_audit(result.audit, args.out)} (audit {result.audit_id})")
     if args.junit:
         Path(args.junit).write_text(result.scorecard.to_junit_xml(), encoding="utf-8")

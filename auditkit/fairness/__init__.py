@@ -1,5 +1,5 @@
 """Group fairness of a classifier's predictions: metrics, disparities, intervals, thresholds and mitigation."""
-from auditkit.fairness.assessment import assess
+from auditkit.fairness.assessment import assess, assess_counts
 from auditkit.fairness.multiclass import MulticlassReport, assess_multiclass
 from auditkit.fairness.policy import (
     DEFAULT_THRESHOLDS,
@@ -18,5 +18,6 @@ __all__ = [
     "GroupingReport",
     "MulticlassReport",
     "assess",
+    "assess_counts",
     "assess_multiclass",
 ]
