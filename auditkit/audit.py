@@ -43,7 +43,7 @@ def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "",
                             needs_features=needs_features)
 
 
-def _label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
+def label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
     """The dataset label for each model output index."""
     classes, spec = list(dataset.classes), dataset.spec
     if model.n_classes != len(classes):
@@ -105,7 +105,7 @@ def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | Lo
         y_score = frame[dataset.spec.score_column].to_numpy(dtype=float) if dataset.spec.score_column else None
         return AuditContext(dataset.spec, frame, data_sha, y_true, y_pred, y_score, dataset.classes, settings,
                             warnings=dataset.warnings)
-    labels = _label_map(model, dataset)
+    labels = label_map(model, dataset)
     preds, cached = run_predictions(model, dataset, data_sha, settings=settings, device=device,
                                     batch_size=batch_size, progress=progress)
     y_pred = np.asarray(labels, dtype=object)[preds.indices].astype(str)

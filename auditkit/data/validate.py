@@ -58,33 +58,34 @@ def validate_dataset(frame: pd.DataFrame, spec: AuditSpec, *, settings: Settings
     settings = settings or Settings.from_env()
     columns = [str(c) for c in frame.columns]
     spec = resolve_features(spec, columns)
-    problems = _missing_columns(spec, columns) + _role_overlaps(spec)
+    problems = missing_columns(spec, columns) + role_overlaps(spec)
     if problems:
         raise DataValidationError(problems)
     frame = frame.copy()
     frame[spec.target] = as_label_strings(frame[spec.target])
     problems += _check_label(frame, spec)
     for col in spec.sensitive:
-        problems += _check_not_missing(frame[col], col, "sensitive attribute")
+        problems += check_not_missing(frame[col], col, "sensitive attribute")
         frame[col] = frame[col].astype(str)
     if needs_features:
-        problems += _check_numeric(frame, spec.features)
+        problems += check_numeric(frame, spec.features)
         if not spec.features:
             problems.append("no feature columns are left for the model. Fix: choose the feature columns (--features), or keep them in the file.")
     if spec.text_column:
-        problems += _check_not_missing(frame[spec.text_column], spec.text_column, "text column")
+        problems += check_not_missing(frame[spec.text_column], spec.text_column, "text column")
     classes = tuple(sorted(frame[spec.target].unique()))
     if spec.prediction_column:
         frame[spec.prediction_column] = as_label_strings(frame[spec.prediction_column])
         problems += _check_predictions(frame[spec.prediction_column], spec.prediction_column, classes)
     if spec.score_column:
-        problems += _check_scores(frame, spec.score_column)
+        problems += check_scores(frame, spec.score_column)
     if problems:
         raise DataValidationError(problems)
     return ValidatedDataset(frame, spec, classes, tuple(_small_groups(frame, spec, settings.min_group_size)))
 
 
-def _missing_columns(spec: AuditSpec, columns: list[str]) -> list[str]:
+def missing_columns(spec: AuditSpec, columns: list[str]) -> list[str]:
+    """A problem per role whose column is not among `columns`."""
     roles = [("target", spec.target)] + [("sensitive attribute", c) for c in spec.sensitive] + \
         [("feature", c) for c in spec.features] + [(r, getattr(spec, f)) for r, f in
         [("text column", "text_column"), ("prediction column", "prediction_column"), ("score column", "score_column")]]
@@ -93,7 +94,8 @@ def _missing_columns(spec: AuditSpec, columns: list[str]) -> list[str]:
             for role, c in roles if c and c not in columns]
 
 
-def _role_overlaps(spec: AuditSpec) -> list[str]:
+def role_overlaps(spec: AuditSpec) -> list[str]:
+    """A problem per column given more than one role."""
     problems = []
     if not spec.sensitive:
         problems.append("no sensitive attribute was given. Fix: choose one or more sensitive attribute columns (--sensitive).")
@@ -107,7 +109,8 @@ def _role_overlaps(spec: AuditSpec) -> list[str]:
     return problems
 
 
-def _check_not_missing(values: pd.Series, col: str, role: str) -> list[str]:
+def check_not_missing(values: pd.Series, col: str, role: str) -> list[str]:
+    """A problem when `values` has missing cells, naming the first bad row."""
     missing = _missing_mask(values)
     if missing.any():
         return [f"{role} '{col}' has {int(missing.sum())} empty or NaN values (first at row {_first_row(missing)}). "
@@ -116,7 +119,7 @@ def _check_not_missing(values: pd.Series, col: str, role: str) -> list[str]:
 
 
 def _check_label(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
-    problems = _check_not_missing(frame[spec.target], spec.target, "label column")
+    problems = check_not_missing(frame[spec.target], spec.target, "label column")
     if problems:
         return problems
     values = sorted(frame[spec.target].unique())
@@ -131,7 +134,9 @@ def _check_label(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
     return []
 
 
-def _check_numeric(frame: pd.DataFrame, features: tuple[str, ...]) -> list[str]:
+def check_numeric(frame: pd.DataFrame, features: tuple[str, ...]) -> list[str]:
+    """A problem per feature column holding text, NaN or infinity (naming the first bad row); clean columns are
+    converted to float32 in `frame`."""
     problems = []
     for col in features:
         raw = frame[col]
@@ -155,7 +160,9 @@ def _check_predictions(values: pd.Series, col: str, classes: tuple[str, ...]) ->
     return []
 
 
-def _check_scores(frame: pd.DataFrame, col: str) -> list[str]:
+def check_scores(frame: pd.DataFrame, col: str) -> list[str]:
+    """A problem when the score column is not a probability in [0, 1] on every row; a clean column is converted
+    to float in `frame`."""
     scores = pd.to_numeric(frame[col], errors="coerce")
     bad = scores.isna() | (scores < 0) | (scores > 1)
     if bad.all():

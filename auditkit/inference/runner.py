@@ -14,7 +14,7 @@ from auditkit.errors import SettingsError
 from auditkit.inference.device import on_device, resolve_device
 
 Progress = Callable[[int, int], None]
-_DEFAULT_BATCH = {"text": {"cpu": 32, "cuda": 256, "mps": 64}, "tabular": {"cpu": 8192, "cuda": 65536, "mps": 8192}}
+DEFAULT_BATCH = {"text": {"cpu": 32, "cuda": 256, "mps": 64}, "tabular": {"cpu": 8192, "cuda": 65536, "mps": 8192}}
 _MAX_BATCH = 1_000_000
 
 
@@ -40,7 +40,7 @@ def predict(model: LoadedModel, data: Sequence[str] | np.ndarray | pd.DataFrame,
     Batches are sized per device; on CUDA, bf16 autocast is used and a batch that runs out of memory is halved and retried.
     """
     dev = resolve_device(device)
-    size = _DEFAULT_BATCH[model.kind].get(dev.type, 64) if batch_size is None else batch_size
+    size = DEFAULT_BATCH[model.kind].get(dev.type, 64) if batch_size is None else batch_size
     if not 1 <= size <= _MAX_BATCH:
         raise SettingsError(f"batch size {size} is out of range. Fix: use 1 to {_MAX_BATCH}.")
     module = on_device(model.module, dev)

@@ -21,15 +21,15 @@ from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.data.validate import (
     ValidatedDataset,
-    _missing_columns,
-    _role_overlaps,
+    missing_columns,
+    role_overlaps,
     resolve_features,
 )
 from auditkit.errors import AuditkitError, DataValidationError, SettingsError
 from auditkit.hashing import sha256_source
 from auditkit.inference import cache
 from auditkit.inference.device import resolve_device
-from auditkit.inference.runner import _DEFAULT_BATCH, Progress, predict
+from auditkit.inference.runner import DEFAULT_BATCH, Progress, predict
 from auditkit.scale import stream
 from auditkit.scale.fairness import (
     RowScores,
@@ -68,7 +68,7 @@ class Plan:
         """The local runner's batch size for this model and device type (or the one asked for)."""
         if self.model is None:
             return None
-        return self.requested_batch_size or _DEFAULT_BATCH[self.model.kind].get(self.device_type, 64)
+        return self.requested_batch_size or DEFAULT_BATCH[self.model.kind].get(self.device_type, 64)
 
     @property
     def cache_key(self) -> str | None:
@@ -108,7 +108,7 @@ def plan(path: str | Path, spec: AuditSpec, model: LoadedModel | None, *, data_s
     header = stream.source_columns(files, fmt)
     needs_features = model is not None and model.kind == "tabular"
     spec = resolve_features(spec, header) if model is None or needs_features else spec
-    problems = _missing_columns(spec, header) + _role_overlaps(spec)
+    problems = missing_columns(spec, header) + role_overlaps(spec)
     if problems:
         raise DataValidationError(problems)
     columns = [spec.target, *spec.sensitive]
@@ -214,11 +214,11 @@ def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, setting
 
 
 def _label_names(model: LoadedModel | None, spec: AuditSpec, classes: tuple[str, ...]) -> list[str] | None:
-    from auditkit.audit import _label_map
+    from auditkit.audit import label_map
 
     if model is None:
         return None
-    return _label_map(model, ValidatedDataset(pd.DataFrame(), spec, classes))
+    return label_map(model, ValidatedDataset(pd.DataFrame(), spec, classes))
 
 
 def _driver_sample(path: str | Path, spec: AuditSpec, model: LoadedModel | None, *, settings: Settings,

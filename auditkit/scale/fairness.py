@@ -14,9 +14,9 @@ import pandas as pd
 
 from auditkit.data.spec import AuditSpec
 from auditkit.data.validate import (
-    _check_not_missing,
-    _check_numeric,
-    _check_scores,
+    check_not_missing,
+    check_numeric,
+    check_scores,
     as_label_strings,
 )
 from auditkit.errors import DataValidationError, SettingsError
@@ -48,20 +48,20 @@ def type_chunk(frame: pd.DataFrame, spec: AuditSpec, *, needs_features: bool, wh
     """One chunk typed as `validate_dataset` types the whole table: labels and predictions as label text,
     sensitive values as text, features float32, scores float. Problems start with `where` (which rows)."""
     frame = frame.copy()
-    problems = _check_not_missing(frame[spec.target], spec.target, "label column")
+    problems = check_not_missing(frame[spec.target], spec.target, "label column")
     frame[spec.target] = label_strings(frame[spec.target])
     for col in spec.sensitive:
-        problems += _check_not_missing(frame[col], col, "sensitive attribute")
+        problems += check_not_missing(frame[col], col, "sensitive attribute")
         frame[col] = frame[col].astype(str)
     if needs_features:
-        problems += _check_numeric(frame, spec.features)
+        problems += check_numeric(frame, spec.features)
     if spec.text_column:
-        problems += _check_not_missing(frame[spec.text_column], spec.text_column, "text column")
+        problems += check_not_missing(frame[spec.text_column], spec.text_column, "text column")
     if spec.prediction_column:
-        problems += _check_not_missing(frame[spec.prediction_column], spec.prediction_column, "prediction column")
+        problems += check_not_missing(frame[spec.prediction_column], spec.prediction_column, "prediction column")
         frame[spec.prediction_column] = label_strings(frame[spec.prediction_column])
     if spec.score_column:
-        problems += _check_scores(frame, spec.score_column)
+        problems += check_scores(frame, spec.score_column)
     if problems:
         raise DataValidationError([f"{where}: {p}" for p in problems])
     return frame
