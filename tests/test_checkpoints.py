@@ -42,6 +42,21 @@ def test_pt2_loads_and_predicts(tmp_path):
     assert preds.indices.tolist() == [1, 0]
 
 
+def test_raw_weights_starting_with_the_pickle_opcode_byte_load(tmp_path):
+    """Raw tensor bytes listed in the weights config are never sniffed for pickle: 0x80 is just a float byte."""
+    from auditkit.tabular import export_tabular
+
+    model = TabularMLP(2, hidden=(4,))
+    first = struct.unpack("<f", b"\x80\x00\x00\x3f")[0]  # a float whose little-endian bytes start with 0x80
+    with torch.no_grad():
+        model.net[0].weight.fill_(first)
+        model.net[0].bias.fill_(first)
+    loaded = load_model(export_tabular(model, 2, tmp_path / "m.pt2"))
+    x = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
+    np.testing.assert_array_equal(loaded.module(torch.from_numpy(x)).detach().numpy(),
+                                  model(torch.from_numpy(x)).detach().numpy())
+
+
 @pytest.mark.parametrize("payload", ["raw-pickle", "torch-save"])
 def test_planted_sample_inputs_pickle_is_refused_and_never_runs(tmp_path, payload):
     good = tabular_model(tmp_path / "m.pt2")

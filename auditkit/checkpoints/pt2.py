@@ -28,8 +28,13 @@ def is_pt2(zf: zipfile.ZipFile) -> bool:
 
 
 def inspect_pt2(path: Path) -> None:
-    """Raise UnsafeModelError unless every member loads with the weights-only unpickler and no entry asks for pickle."""
+    """Raise UnsafeModelError unless every member loads with the weights-only unpickler and no entry asks for pickle.
+
+    Tensors that a weights or constants config lists without `use_pickle` are raw bytes (torch reads them with
+    `frombuffer`), so their first byte says nothing about pickle and they are not sniffed.
+    """
     with zipfile.ZipFile(path) as zf:
+        raw = _raw_tensor_members(zf)
         for info in zf.infolist():
             if is_symlink(info):
                 raise UnsafeModelError(f"the .pt2 archive member '{info.filename}' is a symbolic link. Refused.")
@@ -38,10 +43,21 @@ def inspect_pt2(path: Path) -> None:
                 raise UnsafeModelError(f"the archive member '{info.filename}' is code (TorchScript or Python). Refused. "
                                        "Fix: export the model with torch.export instead of TorchScript.")
             data = zf.read(info)
-            if info.filename.endswith("_config.json"):
-                _check_config(info.filename, data)
-            elif data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":
+            if info.filename not in raw and (data[:4] == b"PK\x03\x04" or data[:1] == b"\x80"):
                 _check_weights_only(info.filename, data)
+
+
+def _raw_tensor_members(zf: zipfile.ZipFile) -> set[str]:
+    """Archive members that the weights/constants configs describe as raw tensor bytes (`use_pickle` false)."""
+    raw = set()
+    for name in zf.namelist():
+        if not name.endswith("_config.json"):
+            continue
+        _check_config(name, zf.read(name))
+        folder = name.rsplit("/", 1)[0]
+        raw.update(f"{folder}/{entry['path_name']}" for entry in json.loads(zf.read(name)).get("config", {}).values()
+                   if isinstance(entry.get("path_name"), str))
+    return raw
 
 
 def _check_config(name: str, data: bytes) -> None:
