@@ -162,11 +162,19 @@ def test_text_page_shows_tokens_attention_and_ig(tiny, tmp_path):
     assert metrics["Method"] == "partition" and metrics["Rows explained"] == "40"
     top = at.dataframe[0].value
     assert "women" in top["token"].tolist()
+    charts = {"Top tokens": len(at.get("plotly_chart"))}
+    at.session_state["explain_text_tab"] = "One text"
+    at.run()
     at.number_input(key="text_row").set_value(0).run()
     assert not at.exception
     shown = [m.value for m in at.markdown if "script" in m.value]
     assert shown and all("<script>" not in s and "\\<" in s for s in shown)
+    for tab in ("By group", "Attention", "Integrated Gradients"):
+        at.session_state["explain_text_tab"] = tab
+        at.run()
+        assert not at.exception, tab
+        charts[tab] = len(at.get("plotly_chart"))
     assert any(m.label == "Convergence delta" for m in at.metric)
-    assert len(at.get("plotly_chart")) >= 5  # top tokens, group, attention map, rollout, IG
+    assert charts == {"Top tokens": 1, "By group": 1, "Attention": 2, "Integrated Gradients": 1}  # attention + rollout
     at.number_input(key="ig_row").set_value(99).run()
     assert any("out of range" in e.value for e in at.error)
