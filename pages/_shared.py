@@ -43,6 +43,8 @@ class PendingAudit:
     spec: AuditSpec
     model_path: str | None = None
     title: str = ""
+    engine: str = "local"  # "local" in memory, "stream" (local, in chunks) or "ray"
+    ray_address: str | None = None
 
 
 def settings() -> Settings:
@@ -56,6 +58,11 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
     button that shows every row again.
     """
     ctx = st.session_state.get(CONTEXT)
+    scale = (current_audit() or {}).get("scale") or {}
+    if ctx is not None and scale.get("sample"):
+        st.caption(f"This audit read {scale['rows']:,} rows in chunks ({scale['engine']} engine). Group metrics and "
+                   f"disparities cover every row; charts that need single rows (thresholds, mitigation, error "
+                   f"cohorts, explanations, privacy) use a seeded sample of {scale['sample']['rows']:,} rows.")
     cohort = st.session_state.get(COHORT)
     if not filtered or ctx is None or cohort is None:
         return ctx
@@ -166,14 +173,19 @@ def cached_model(path: str, sha256_hint: str, allow_pickle_weights: bool = False
 def run_pending(pending: PendingAudit) -> None:
     """Run the pending audit with a progress bar; store the result in the session."""
     bar = st.progress(0.0, text="Checking the data and loading the model ...")
-    model = cached_model(pending.model_path, Path(pending.model_path).name) if pending.model_path else None
+    if pending.engine == "ray":  # Ray's model actors load the checkpoint themselves, from its path
+        model = pending.model_path
+    else:
+        model = cached_model(pending.model_path, Path(pending.model_path).name) if pending.model_path else None
+    engine = {"engine": "ray" if pending.engine == "ray" else "local", "stream": pending.engine == "stream",
+              "ray_address": pending.ray_address or None}
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"Running the model: {done:,} of {total:,} rows")
 
     with job_slot(on_wait=lambda: bar.progress(0.0, text="Waiting for a free worker (other audits are running) ...")):
         result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
-                                  settings=settings(), store=open_store()[0], progress=progress)
+                                  settings=settings(), store=open_store()[0], progress=progress, **engine)
     bar.progress(1.0, text="Done")
     clear_cohort()
     st.session_state[AUDIT] = result.audit

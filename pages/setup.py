@@ -10,6 +10,8 @@ from auditkit.service import upload
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
 
+ENGINES = {"local": "This machine, in memory", "stream": "This machine, streamed in chunks", "ray": "Ray cluster"}
+
 
 @st.cache_data(max_entries=16, show_spinner="Reading the file ...")
 def read_columns(path: str) -> tuple[list[str], list[str]]:
@@ -88,7 +90,15 @@ except AuditkitError as e:
 st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {', '.join(dataset.classes)}.")
 for warning in dataset.warnings:
     st.warning(warning)
+with st.expander("Where to run (large data)"):
+    engine = st.radio("Engine", list(ENGINES), format_func=ENGINES.get, key="engine", horizontal=True,
+                      help="In memory suits most files. Streaming reads CSV/Parquet in chunks in bounded memory; Ray "
+                           "runs inference and counting on a Ray cluster (needs `pip install -r requirements-ray.txt`). "
+                           "All three give the same predictions and fairness numbers.")
+    address = st.text_input("Ray cluster address", key="ray_address", disabled=engine != "ray",
+                            placeholder="empty: start a local cluster on this machine",
+                            help="ray://host:10001 or host:6379 of an existing cluster.")
 if st.button("Run the audit", type="primary"):
     st.session_state[PENDING] = PendingAudit(str(data_path), data_file.name, spec, str(model_path) if model_path else None,
-                                             data_file.name)
+                                             data_file.name, engine=engine, ray_address=address.strip() or None)
     st.switch_page("pages/run.py")

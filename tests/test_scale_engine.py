@@ -12,6 +12,7 @@ from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError, DataValidationError, SettingsError
 from auditkit.fairness import assess, assess_counts
+from auditkit.fairness.section import fairness_report
 from auditkit.scale.engine import aligned_chunk, predictions_file
 from auditkit.scale.stream import iter_chunks
 from tests.builders import tabular_frame, tabular_model
@@ -101,6 +102,7 @@ def test_streamed_predictions_only_audit_equals_in_memory(tmp_path):
     assert streamed["scale"]["sample"] == {"rows": 2000, "seed": 0, "sections": ["explanations", "privacy"]}
     assert len(ctx.frame) == 2000 and "explanations" in streamed and "privacy" in streamed
     assert ctx.frame["pred"].tolist() != logged_frame()["pred"].astype(str).head(2000).tolist()  # not the first rows
+    assert fairness_report(ctx).to_dict() == streamed["fairness"]  # the panels read every row's numbers
 
 
 def test_streamed_tabular_model_audit_equals_in_memory_and_caches_parquet(tmp_path):

@@ -252,6 +252,7 @@ def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: LoadedModel |
     computed on a seeded random sample of `sample_rows` rows, whose in-memory context is returned.
     """
     from auditkit.audit import inputs_section, predictions_section
+    from auditkit.fairness.section import keep_fairness_report
 
     if chunk_rows < 1 or sample_rows < 1:
         raise SettingsError(f"chunk_rows and sample_rows must be at least 1 (got {chunk_rows} and {sample_rows}). "
@@ -275,6 +276,7 @@ def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: LoadedModel |
     sample_ctx, driver_sections = _driver_sample(data, p.spec, model, settings=settings, device=device,
                                                  batch_size=batch_size, total=result.predictions["rows"],
                                                  sample_rows=sample_rows, chunk_rows=chunk_rows)
+    keep_fairness_report(sample_ctx, result.report)  # the panels show the numbers over every row
     inputs = inputs_section(sample_ctx, data_name=name or Path(data).name)
     inputs.update(data_sha256=data_sha, rows=result.predictions["rows"], classes=list(classes),
                   columns=p.spec.roles(), warnings=list(result.warnings))

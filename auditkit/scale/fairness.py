@@ -20,7 +20,7 @@ from auditkit.data.validate import (
     as_label_strings,
 )
 from auditkit.errors import DataValidationError, SettingsError
-from auditkit.fairness import assess_counts
+from auditkit.fairness import FairnessReport, assess_counts
 
 LABEL = "_label"
 PREDICTION = "_prediction"
@@ -145,12 +145,17 @@ class RowScores:
 
 @dataclass(frozen=True)
 class TallyResult:
-    """What the counts give: label classes, the `predictions` summary and the fairness report's JSON."""
+    """What the counts give: label classes, the `predictions` summary and the fairness report."""
 
     classes: tuple[str, ...]
     predictions: dict[str, Any]
-    fairness: dict[str, Any]
+    report: FairnessReport
     warnings: tuple[str, ...]
+
+    @property
+    def fairness(self) -> dict[str, Any]:
+        """The report's JSON (the `fairness` section)."""
+        return self.report.to_dict()
 
 
 def label_classes(tally: pd.DataFrame, spec: AuditSpec) -> tuple[str, ...]:
@@ -206,7 +211,7 @@ def summarise(tally: pd.DataFrame, spec: AuditSpec, classes: tuple[str, ...], *,
     if rows is not None:
         score_args = {"row_cell": rows.row_cell(cells), "y_true": rows.y_true(), "y_score": rows.y_score(score_column)}
     report = assess_counts(cells, pos_label=pos, min_group_size=min_group_size, **score_args)
-    return TallyResult(classes, predictions, report.to_dict(), tuple(_small_groups(cells, attributes, min_group_size)))
+    return TallyResult(classes, predictions, report, tuple(_small_groups(cells, attributes, min_group_size)))
 
 
 def _small_groups(cells: pd.DataFrame, attributes: list[str], minimum: int) -> list[str]:
