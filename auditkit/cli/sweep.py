@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from auditkit.cli import split_columns
-from auditkit.cli.train_dp import label_indices, progress_printer, training_table
+from auditkit.cli.train_dp import add_recipe_arguments, label_indices, progress_printer, training_table
 from auditkit.errors import SettingsError
 from auditkit.hashing import sha256_file
-from auditkit.privacy.accounting import ACCOUNTANTS
 from auditkit.privacy.artifacts import write_json
 from auditkit.privacy.splits import TrainingData, train_eval_split
 from auditkit.privacy.sweep import DEFAULT_TARGETS, SweepBaseline, SweepPoint, SweepResult, privacy_utility_sweep
@@ -36,12 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float, required=True, help="target delta (well below 1 / training rows)")
     p.add_argument("--epochs", type=int, required=True, help="training epochs per run")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--max-grad-norm", type=float, default=1.0, help="per-sample clipping norm (default 1.0)")
-    p.add_argument("--batch-size", type=int, default=256, help="expected batch size (Poisson sampling; default 256)")
-    p.add_argument("--lr", type=float, default=1e-2, help="learning rate (Adam; default 0.01)")
-    p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
-    p.add_argument("--accountant", choices=ACCOUNTANTS, default="rdp", help="privacy accountant (default rdp)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_recipe_arguments(p)
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local: one training after another here; ray: parallel Ray tasks (default local)")
     p.add_argument("--ray-address", help="Ray cluster to join with --engine ray (default: $RAY_ADDRESS, else a "

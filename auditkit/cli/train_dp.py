@@ -50,12 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delta", type=float, required=True, help="target delta (well below 1 / training rows)")
     p.add_argument("--epochs", type=int, required=True, help="training epochs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--max-grad-norm", type=float, default=1.0, help="per-sample clipping norm (default 1.0)")
-    p.add_argument("--batch-size", type=int, default=256, help="expected batch size (Poisson sampling; default 256)")
-    p.add_argument("--lr", type=float, default=1e-2, help="learning rate (Adam; default 0.01)")
-    p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
-    p.add_argument("--accountant", choices=ACCOUNTANTS, default="rdp", help="privacy accountant (default rdp)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_recipe_arguments(p)
     p.add_argument("--region", default="USA", help="ISO 3166 alpha-3 country code for the training's CO2e (default: USA)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
@@ -64,6 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _numeric_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
     return [c for c in frame.columns
             if c not in exclude and pd.to_numeric(frame[c], errors="coerce").notna().all()]
+
+
+def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
+    """The DP-SGD recipe options shared by `train-dp` and `sweep`."""
+    p.add_argument("--max-grad-norm", type=float, default=1.0, help="per-sample clipping norm (default 1.0)")
+    p.add_argument("--batch-size", type=int, default=256, help="expected batch size (Poisson sampling; default 256)")
+    p.add_argument("--lr", type=float, default=1e-2, help="learning rate (Adam; default 0.01)")
+    p.add_argument("--hidden", default="64,64", help="hidden layer widths (default 64,64)")
+    p.add_argument("--accountant", choices=ACCOUNTANTS, default="rdp", help="privacy accountant (default rdp)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
 
 def training_table(args: argparse.Namespace) -> tuple[pd.DataFrame, tuple[str, ...], list[str]]:

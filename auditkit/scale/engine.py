@@ -6,7 +6,6 @@ seeded random sample of `sample_rows` rows, and the `scale` section says so.
 from __future__ import annotations
 
 import io
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -156,18 +155,14 @@ def aligned_chunk(chunk_rows: int, batch_size: int | None) -> int:
 def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, settings: Settings, chunk_rows: int,
                 progress: Progress | None = None) -> Counted:
     """Stream the file(s) in chunks of `chunk_rows` rows (rounded up to whole batches) and sum the tallies."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     spec, chunk_rows = p.spec, aligned_chunk(chunk_rows, p.batch_size)
     target = predictions_file(p.cache_key, settings) if p.cache_key else None
     cached = target is not None and target.is_file()
     cached_chunks = stream.iter_chunks(target, [PREDICTION_INDEX, *(f"p{i}" for i in range(model.n_classes))],
                                        chunk_rows=chunk_rows) if cached else None
     rows = RowScores(list(spec.sensitive)) if p.needs_rows else None
-    tallies, seconds, done, writer = [], 0.0, 0, None
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if target is not None and not cached else None
-    try:
+    tallies, seconds, done = [], 0.0, 0
+    with stream.ParquetSink(None if cached else target) as sink:
         for chunk in stream.iter_chunks(path, p.columns, chunk_rows=chunk_rows):
             where = f"rows {done + 1}-{done + len(chunk)}"
             if rows is None:
@@ -188,9 +183,7 @@ def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, setting
                         result = predict(model, inputs, batch_size=p.batch_size, device=p.device)
                         seconds += result.seconds
                         preds = prediction_frame(result.indices, result.probabilities)
-                        table = pa.Table.from_pandas(preds, preserve_index=False)
-                        writer = writer or pq.ParquetWriter(tmp, table.schema)
-                        writer.write_table(table)
+                        sink.write(preds)
                     tallies.append(tally_chunk(sensitive, typed[spec.target], preds[PREDICTION_INDEX]))
                     rows.add(sensitive, positive, preds.drop(columns=PREDICTION_INDEX).to_numpy())
             done += len(chunk)
@@ -198,15 +191,6 @@ def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, setting
                 tallies = [merge_tallies(tallies)]
             if progress:
                 progress(done, done)
-        if writer is not None:
-            writer.close()
-            writer = None
-            os.replace(tmp, target)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
     if not tallies:
         raise DataValidationError("the file has a header but no rows. Fix: give a file with data rows.")
     device = None if model is None else str(resolve_device(p.device))

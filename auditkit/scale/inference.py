@@ -10,7 +10,6 @@ predictions are already cached needs no inference: the driver streams them besid
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -158,14 +157,10 @@ def _count(path: str | Path, p: Plan, model: LoadedModel | None, *, model_path: 
 def _collect(rows_ds: Any, spec: AuditSpec, model: LoadedModel | None, *, target: Path | None, chunk_rows: int,
              workers: int, device: str) -> Counted:
     """Stream the per-row blocks back in order: tally them, keep their scores, write new predictions as Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     attributes = list(spec.sensitive)
-    rows, tallies, writer = RowScores(attributes), [], None
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if target is not None else None
+    rows, tallies = RowScores(attributes), []
     start = time.perf_counter()
-    try:
+    with stream.ParquetSink(target) as sink:
         for batch in rows_ds.iter_batches(batch_size=chunk_rows, batch_format="pandas"):
             sensitive = batch[attributes]
             positive = (batch[LABEL] == spec.positive_label).to_numpy()
@@ -175,18 +170,6 @@ def _collect(rows_ds: Any, spec: AuditSpec, model: LoadedModel | None, *, target
                 continue
             probs = batch[[f"p{i}" for i in range(model.n_classes)]].to_numpy()
             rows.add(sensitive, positive, probs)
-            if tmp is not None:
-                table = pa.Table.from_pandas(prediction_frame(batch[PREDICTION].to_numpy(), probs), preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
-        if writer is not None:
-            writer.close()
-            writer = None
-            os.replace(tmp, target)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
+            sink.write(prediction_frame(batch[PREDICTION].to_numpy(), probs))
     seconds = 0.0 if model is None else time.perf_counter() - start
     return Counted(merge_tallies(tallies), rows, seconds, False, None if model is None else device, workers)

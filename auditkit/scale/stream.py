@@ -5,7 +5,9 @@ chunk goes through the same typing as the in-memory engine.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from types import TracebackType
 from typing import Iterator, Literal
 
 import pandas as pd
@@ -102,3 +104,34 @@ def sample_rows(path: str | Path, columns: list[str], *, total: int, rows: int, 
         if hi == len(picked):
             break
     return pd.concat(parts, ignore_index=True)
+
+
+class ParquetSink:
+    """Frames appended to a temporary Parquet file that replaces `target` only when the block ends without an
+    error and something was written; a failed or interrupted run leaves no partial file. No target: writes nothing."""
+
+    def __init__(self, target: Path | None):
+        self.target = target
+        self.tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if target is not None else None
+        self.writer = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.tmp is None:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self.writer = self.writer or pq.ParquetWriter(self.tmp, table.schema)
+        self.writer.write_table(table)
+
+    def __enter__(self) -> "ParquetSink":
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.target)
+        if self.tmp is not None and self.tmp.exists():
+            self.tmp.unlink()
