@@ -88,8 +88,12 @@ def run_predictions(model: LoadedModel, dataset: ValidatedDataset, data_sha256: 
 
 def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None, name: str = "",
             settings: Settings | None = None, device: str | None = None, batch_size: int | None = None,
-            progress: Progress | None = None, allow_pickle_weights: bool = False) -> AuditContext:
-    """Validate the data, load the model safely, and get (cached) predictions: everything the panels read."""
+            progress: Progress | None = None, allow_pickle_weights: bool = False,
+            data_sha256: str | None = None) -> AuditContext:
+    """Validate the data, load the model safely, and get (cached) predictions: everything the panels read.
+
+    `data_sha256` is the content hash of `data` when the caller has computed it already (it is not recomputed).
+    """
     settings = settings or Settings.from_env()
     if isinstance(model, (str, Path)):
         model = load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings)
@@ -97,7 +101,7 @@ def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | Lo
         raise DataValidationError("there is nothing to audit: no model and no prediction column. "
                                   "Fix: give a model checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
     dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.kind == "tabular")
-    data_sha = sha256_source(data)
+    data_sha = data_sha256 or sha256_source(data)
     y_true = dataset.y_true
     if model is None:
         frame = dataset.frame
@@ -205,7 +209,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
               batch_size: int | None = None, progress: Progress | None = None,
               allow_pickle_weights: bool = False, region: str = "USA", engine: str = "local",
               ray_address: str | None = None, stream: bool = False, workers: int | None = None,
-              chunk_rows: int | None = None) -> tuple[dict[str, Any], AuditContext]:
+              chunk_rows: int | None = None, data_sha256: str | None = None) -> tuple[dict[str, Any], AuditContext]:
     """Run a whole audit; returns the audit.json dict and the context the panels read.
 
     When a model runs, its energy is measured per phase (load, inference, analysis, explanations) in `energy`,
@@ -214,7 +218,8 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     `engine="ray"` runs inference and counting on the Ray cluster at `ray_address` (default: `$RAY_ADDRESS`, else
     a local cluster) with `workers` model actors; `stream=True` reads the file locally in chunks of `chunk_rows`
     rows in bounded memory. Both give the same `predictions` and `fairness` as the in-memory engine, compute
-    explanations and privacy on a sample, and add a `scale` section (see docs/scale.md).
+    explanations and privacy on a sample, and add a `scale` section (see docs/scale.md). `data_sha256`: the content
+    hash of `data` when the caller has it already.
     """
     from auditkit.scale.cluster import check_engine
 
@@ -233,13 +238,14 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
         if chunked:
             audit, ctx = _run_chunked(data, spec, model, model_path, engine, settings, meter, name=name, device=device,
                                       batch_size=batch_size, progress=progress, ray_address=ray_address,
-                                      workers=workers, chunk_rows=chunk_rows, allow_pickle_weights=allow_pickle_weights)
+                                      workers=workers, chunk_rows=chunk_rows, allow_pickle_weights=allow_pickle_weights,
+                                      data_sha256=data_sha256)
             if meter is not None:
                 energy = build_section(meter.report())
             return (audit if energy is None else {**audit, "energy": energy}), ctx
         with _phase(meter, "inference"):
             ctx = prepare(data, spec, model=model, name=name, settings=settings, device=device,
-                          batch_size=batch_size, progress=progress)
+                          batch_size=batch_size, progress=progress, data_sha256=data_sha256)
         if meter is not None:
             meter.set_predictions("inference", 0 if ctx.cached else len(ctx.y_pred))
         data_name = name or (Path(data).name if isinstance(data, (str, Path)) else "")

@@ -57,9 +57,10 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
     settings = settings or Settings.from_env()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
-    with store.recording(name, data_sha256=_content_sha(data), model_sha256=_content_sha(model), columns=spec.roles(),
+    data_sha = _content_sha(data)  # hashed once: the store row and the audit's caches share it
+    with store.recording(name, data_sha256=data_sha, model_sha256=_content_sha(model), columns=spec.roles(),
                          actor=actor) as audit_id:
-        audit, ctx = run_audit(data, spec, model=model, settings=settings, **run_options)
+        audit, ctx = run_audit(data, spec, model=model, settings=settings, data_sha256=data_sha, **run_options)
         scorecard = evaluate(audit, policy)
         audit["scorecard"] = scorecard.to_dict()
         store.complete_audit(audit_id, audit, actor=actor)

@@ -228,8 +228,8 @@ def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: LoadedModel |
                       engine: Literal["local", "ray"], settings: Settings, name: str = "", device: str | None = None,
                       batch_size: int | None = None, progress: Progress | None = None, ray_address: str | None = None,
                       workers: int | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                      sample_rows: int = DEFAULT_SAMPLE_ROWS, allow_pickle_weights: bool = False
-                      ) -> tuple[dict[str, Any], AuditContext]:
+                      sample_rows: int = DEFAULT_SAMPLE_ROWS, allow_pickle_weights: bool = False,
+                      data_sha256: str | None = None) -> tuple[dict[str, Any], AuditContext]:
     """audit.json for a dataset read in chunks: locally (`engine="local"`) or on a Ray cluster (`engine="ray"`).
 
     `predictions` and `fairness` equal the in-memory engine's on the same data; explanations and privacy are
@@ -242,7 +242,7 @@ def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: LoadedModel |
         raise SettingsError(f"chunk_rows and sample_rows must be at least 1 (got {chunk_rows} and {sample_rows}). "
                             "Fix: pass a positive number of rows (--chunk-rows).")
     start = time.perf_counter()
-    data_sha = sha256_source(data)
+    data_sha = data_sha256 or sha256_source(data)
     p = plan(data, spec, model, data_sha256=data_sha, device=device, batch_size=batch_size)
     if engine == "ray":
         from auditkit.scale.inference import count_ray
