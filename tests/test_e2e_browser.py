@@ -22,6 +22,7 @@ from tests.e2e_support import (ERROR_BOX, INFO_BOX, PLOTLY, browser_page, chromi
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Chromium at /usr/bin/chromium")]
 
+UPLOAD_LIMIT_MB = 3  # small, so the browser test can send a file over the limit (the demo's data is 1.6 MB)
 # Panels that draw at least one chart on their first view of a tabular audit.
 CHART_PAGES = {"Fairness", "Explanations", "Energy"}
 
@@ -30,7 +31,7 @@ CHART_PAGES = {"Fairness", "Explanations", "Energy"}
 def app(tmp_path_factory):
     """One dashboard server for the module, with its own workspace."""
     root = tmp_path_factory.mktemp("e2e")
-    server = start_app(root / "home", root / "streamlit.log")
+    server = start_app(root / "home", root / "streamlit.log", env={"AUDITKIT_MAX_FILE_MB": str(UPLOAD_LIMIT_MB)})
     yield server
     server.stop()
 
@@ -202,6 +203,20 @@ def test_bad_uploads_show_a_clear_message_and_the_app_keeps_working(app, page, t
     assert page.get_by_role("button", name="Run the audit").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
     screenshot(page, "41-setup-one-class")
+
+    big = tmp_path / "big.csv"
+    tabular_frame(80_000).to_csv(big, index=False)  # about 4 MB
+    upload(page, 0, big)
+    message = page.locator(ERROR_BOX).filter(has_text=f"over the {UPLOAD_LIMIT_MB} MB limit")
+    message.first.wait_for()
+    assert "Fix:" in message.first.inner_text()
+    screenshot(page, "42-setup-over-the-limit")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a dataset", encoding="utf-8")
+    upload(page, 0, notes)  # the uploader itself refuses the type; the file never reaches the app
+    page.get_by_text("text/plain files are not allowed").first.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
 
     go_to(page, "Home")
     page.get_by_role("button", name="Open the lending demo").wait_for()
