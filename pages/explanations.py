@@ -375,7 +375,6 @@ def text_panel(ctx: AuditContext) -> None:
 
 def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
     """The content of one tab of the text panel."""
-    n = len(ctx.frame)
     if label == "Top tokens":
         top = pd.DataFrame(exp.top_tokens)
         if top.empty:
@@ -397,37 +396,34 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
                                 x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
             st.dataframe(rows, hide_index=True)
     elif label == "One text":
-        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="text_row")
-        try:
-            attribution, cut = text_row(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
-        except AuditkitError as e:
-            show_error(e)
-        else:
+        if (one := chosen_text(ctx, exp, "text_row", text_row)) is not None:
+            attribution, cut = one
             if cut:
                 st.warning("This text is longer than the model's limit; the part the model reads is explained.")
             st.markdown(token_markdown(attribution.tokens, attribution.values))
             st.caption("Blue pushes towards the positive class, orange away; strong colours mark the largest effects.")
             st.dataframe(pd.DataFrame({"token": attribution.tokens, "shap": attribution.values}), hide_index=True)
     elif label == "Attention":
-        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="attention_row")
-        try:
-            maps = text_attention(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
-        except AuditkitError as e:
-            show_error(e)
-        else:
+        if (maps := chosen_text(ctx, exp, "attention_row", text_attention)) is not None:
             attention_view(maps)
-    else:
-        row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key="ig_row")
-        try:
-            ig, _ = text_ig(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
-        except AuditkitError as e:
-            show_error(e)
-        else:
-            st.metric("Convergence delta", f"{ig.convergence_delta:.1e}", help=HELP["delta"])
-            st.plotly_chart(bar(list(ig.tokens), ig.values.tolist(), title="Integrated Gradients per token",
-                                x_title=f"attribution ({ig.output})", signed=True), key="ig")
-            st.dataframe(pd.DataFrame({"token": ig.tokens, "attribution": ig.values}), hide_index=True)
+    elif (one := chosen_text(ctx, exp, "ig_row", text_ig)) is not None:
+        ig, _ = one
+        st.metric("Convergence delta", f"{ig.convergence_delta:.1e}", help=HELP["delta"])
+        st.plotly_chart(bar(list(ig.tokens), ig.values.tolist(), title="Integrated Gradients per token",
+                            x_title=f"attribution ({ig.output})", signed=True), key="ig")
+        st.dataframe(pd.DataFrame({"token": ig.tokens, "attribution": ig.values}), hide_index=True)
 
+
+def chosen_text(ctx: AuditContext, exp: TextExplanation, key: str, compute: Callable[..., Any]) -> Any:
+    """`compute(data_sha256, model_sha256, row, ctx)` for the text row the user picks (first explained row at the
+    start), or None after showing why the row cannot be used."""
+    n = len(ctx.frame)
+    row = st.number_input(f"Text row (0 to {n - 1})", value=int(exp.rows[0]), step=1, key=key)
+    try:
+        return compute(ctx.data_sha256, ctx.model.sha256, check_row(int(row), n), ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return None
 
 def attention_view(maps: AttentionMaps) -> None:
     if maps.truncated:
