@@ -10,13 +10,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from auditkit.errors import SettingsError
-from auditkit.privacy.training import Progress, _accuracy, _as_tensors, _targets, _train_nonprivate, dp_train
+from auditkit.privacy.training import (Progress, _accuracy, _as_tensors, _evaluation, _step_ticker, _targets,
+                                       _train_nonprivate, dp_train)
 
 DEFAULT_TARGETS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -101,25 +101,12 @@ def sweep_baseline(model: nn.Module, X: Any, y: Any, *, epochs: int, batch_size:
         binary = base.eval()(x[:2]).dim() == 1
     batches_per_epoch = len(DataLoader(range(len(x)), batch_size=batch_size))
     steps = epochs * batches_per_epoch
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, steps)
-
     torch.manual_seed(seed)
     _train_nonprivate(base, x, _targets(t, binary), binary=binary, sample_rate=1 / batches_per_epoch, steps=steps,
-                      optimizer=optimizer, lr=lr, seed=seed, tick=tick)
-    if X_eval is not None:
-        x_eval, t_eval = _as_tensors(X_eval, y_eval)
-        evaluated_on: Literal["holdout", "train"] = "holdout"
-    else:
-        x_eval, t_eval, evaluated_on = x, t, "train"
-    counts = np.bincount(t_eval.long().numpy())
-    return SweepBaseline(accuracy=_accuracy(base, x_eval, t_eval, binary),
-                         majority_accuracy=float(counts.max() / counts.sum()), evaluated_on=evaluated_on, steps=steps)
+                      optimizer=optimizer, lr=lr, seed=seed, tick=_step_ticker(steps, progress))
+    x_eval, t_eval, evaluated_on, majority = _evaluation(x, t, X_eval, y_eval)
+    return SweepBaseline(accuracy=_accuracy(base, x_eval, t_eval, binary), majority_accuracy=majority,
+                         evaluated_on=evaluated_on, steps=steps)
 
 
 def sweep_result(points: Sequence[SweepPoint], baseline: SweepBaseline, *, target_delta: float,

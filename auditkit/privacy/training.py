@@ -118,6 +118,28 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, binary: bool) 
     return float((pred == y.long()).float().mean())
 
 
+def _evaluation(x: torch.Tensor, t: torch.Tensor, X_eval: Any, y_eval: Any
+                ) -> tuple[torch.Tensor, torch.Tensor, Literal["holdout", "train"], float]:
+    """The rows accuracy is measured on (the held-out rows when given, else the training rows), which they are,
+    and the accuracy of always predicting their most common class."""
+    x_eval, t_eval, evaluated_on = (*_as_tensors(X_eval, y_eval), "holdout") if X_eval is not None else (x, t, "train")
+    counts = np.bincount(t_eval.long().numpy())
+    return x_eval, t_eval, evaluated_on, float(counts.max() / counts.sum())
+
+
+def _step_ticker(total: int, progress: Progress | None) -> Callable[[], None]:
+    """A callback to call after every training step; reports (steps done, `total`) to `progress`."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    return tick
+
+
 def _make_optimizer(kind: str, params: Any, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr) if kind == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
 
@@ -266,15 +288,7 @@ def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_
     sample_rate, steps = 1 / batches_per_epoch, epochs * batches_per_epoch
     noise = noise_for_epsilon(target_epsilon, sample_rate, steps, delta=target_delta, accountant=accountant)
 
-    total = steps * (2 if baseline else 1)
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
+    tick = _step_ticker(steps * (2 if baseline else 1), progress)
     torch.manual_seed(seed)
     start = time.perf_counter()
     options = dict(binary=binary, batch_size=batch_size, steps=steps, noise_multiplier=noise,
@@ -288,14 +302,8 @@ def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_
     with quiet_accountants():
         epsilon = float(acc.get_epsilon(delta=target_delta))
 
-    if X_eval is not None:
-        x_eval, t_eval = _as_tensors(X_eval, y_eval)
-        evaluated_on: Literal["holdout", "train"] = "holdout"
-    else:
-        x_eval, t_eval, evaluated_on = x, t, "train"
+    x_eval, t_eval, evaluated_on, majority = _evaluation(x, t, X_eval, y_eval)
     accuracy = _accuracy(private, x_eval, t_eval, binary)
-    counts = np.bincount(t_eval.long().numpy())
-    majority = float(counts.max() / counts.sum())
 
     baseline_accuracy = baseline_seconds = None
     if baseline:
