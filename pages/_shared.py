@@ -55,7 +55,8 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
     """The context of the audit shown in this session, or None.
 
     With a cohort filter on (`set_cohort`) and `filtered`, the cohort's context, announced by a banner with a
-    button that shows every row again.
+    button that shows every row again. An audit run in chunks is announced by a caption naming what its sample
+    feeds.
     """
     ctx = st.session_state.get(CONTEXT)
     scale = (current_audit() or {}).get("scale") or {}
@@ -66,8 +67,8 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
     cohort = st.session_state.get(COHORT)
     if not filtered or ctx is None or cohort is None:
         return ctx
-    parent_sha, _, sub = cohort
-    if parent_sha != ctx.data_sha256:
+    parent, _, sub = cohort
+    if parent is not ctx:  # the filter belongs to another audit
         del st.session_state[COHORT]
         return ctx
     banner, clear = st.columns([5, 1], vertical_alignment="center")
@@ -82,10 +83,10 @@ def set_cohort(rows: Any, description: str) -> None:
     so a cohort picked inside a cohort narrows it."""
     ctx = st.session_state[CONTEXT]
     rows = np.asarray(rows, dtype=bool)
-    if (cohort := st.session_state.get(COHORT)) is not None and cohort[0] == ctx.data_sha256:
+    if (cohort := st.session_state.get(COHORT)) is not None and cohort[0] is ctx:
         _, outer, sub = cohort
         rows, description = _narrowed(outer, rows), f"{sub.cohort} and {description}"
-    st.session_state[COHORT] = (ctx.data_sha256, rows, ctx.subset(rows, description))
+    st.session_state[COHORT] = (ctx, rows, ctx.subset(rows, description))
 
 
 def _narrowed(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
