@@ -1,7 +1,6 @@
 """What every panel reads: the validated dataset, the model and its cached predictions."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
@@ -10,6 +9,7 @@ import pandas as pd
 
 from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
+from auditkit.hashing import sha256_bytes
 
 if TYPE_CHECKING:
     from auditkit.checkpoints.handle import LoadedModel
@@ -81,12 +81,12 @@ class AuditContext:
         """The same audit restricted to the rows where the boolean mask `rows` is true (a cohort).
 
         Its `data_sha256` hashes the parent's with the mask, so every cache keyed on it tells cohorts apart;
-        `cohort` describes the rows in words. The model and its predictions are shared, never copied.
+        `cohort` describes the rows in words. Rows, labels, scores and predictions are sliced; the model is shared.
         """
         rows = np.asarray(rows, dtype=bool)
         if rows.shape != (len(self.frame),):
             raise ValueError(f"the cohort mask has shape {rows.shape}, expected ({len(self.frame)},)")
-        digest = hashlib.sha256(self.data_sha256.encode() + np.packbits(rows).tobytes()).hexdigest()
+        digest = sha256_bytes(self.data_sha256.encode() + np.packbits(rows).tobytes())
         predictions = None if self.predictions is None else replace(
             self.predictions, indices=self.predictions.indices[rows], probabilities=self.predictions.probabilities[rows])
         return replace(self, frame=self.frame[rows].reset_index(drop=True), data_sha256=digest,
