@@ -107,6 +107,15 @@ def selected_tab(labels: list[str], *, key: str) -> tuple[str, Any]:
     return next(((label, tab) for label, tab in zip(labels, tabs) if tab.open), (labels[0], tabs[0]))
 
 
+def opened(label: str, *, key: str) -> Any | None:
+    """An expander whose contents are drawn only once a user opens it (a rerun), else None.
+
+    Tables behind charts stay collapsed on most visits; not sending them keeps page switches fast.
+    """
+    box = st.expander(label, key=key, on_change="rerun")
+    return box if box.open else None
+
+
 def current_audit() -> dict[str, Any] | None:
     """The audit.json dict of the audit shown in this session, or None."""
     return st.session_state.get(AUDIT)

@@ -14,7 +14,7 @@ from auditkit.energy.section import components_frame, phases_frame, with_region
 from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
 from pages._access import enforce_entry
-from pages._shared import current_audit, current_context, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -75,8 +75,8 @@ def phase_chart(section: dict) -> None:
     fig.update_layout(barmode="stack", yaxis_title="kWh (net of idle)", xaxis_title="phase", height=340,
                       legend_title="component", margin=dict(t=30))
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data behind the chart"):
-        st.dataframe(table, hide_index=True)
+    if box := opened("Data behind the chart", key="phases_data"):
+        box.dataframe(table, hide_index=True)
     st.dataframe(components_frame(section), hide_index=True)
 
 
@@ -108,8 +108,8 @@ def show_equivalents(co2e_kg: float, what: str) -> None:
     st.markdown(f"**{what.capitalize()} emits about as much as:**")
     for e in equivalents(co2e_kg, relatable_only=True):
         st.markdown(f"- {e.text()}")
-    with st.expander("Sources of the equivalents"):
-        st.dataframe(table, hide_index=True)
+    if box := opened("Sources of the equivalents", key=f"equivalents_data_{what}"):
+        box.dataframe(table, hide_index=True)
 
 
 def training_form(ctx: AuditContext | None) -> None:

@@ -15,12 +15,14 @@ from auditkit.fairness import glossary
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
 from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap, heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
-from auditkit.fairness.policy import DEFAULT_THRESHOLDS, check_sentence, judge
+from auditkit.fairness.policy import check_sentence
 from auditkit.fairness.section import fairness_report
+from auditkit.fairness.threshold_chart import threshold_explorer
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
 from pages._access import enforce_entry
-from pages._shared import current_context, selected_tab, set_cohort, show_empty_state, show_error, show_verdict
+from pages._shared import (current_context, opened, selected_tab, set_cohort, show_empty_state, show_error,
+                           show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 
@@ -96,9 +98,9 @@ def metric_bars(grouping) -> None:
     fig.update_layout(barmode="group", yaxis_title="rate", xaxis_title=grouping.name, height=380,
                       margin={"t": 30, "b": 10}, legend={"orientation": "h"})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data behind the chart"):
-        st.dataframe(grouping.by_group(), width="stretch")
-        st.dataframe(table, width="stretch", hide_index=True)
+    if box := opened("Data behind the chart", key="bars_data"):
+        box.dataframe(grouping.by_group(), width="stretch")
+        box.dataframe(table, width="stretch", hide_index=True)
 
 
 def intersection_heatmap(report: FairnessReport) -> None:
@@ -118,47 +120,26 @@ def intersection_heatmap(report: FairnessReport) -> None:
     fig.update_layout(xaxis_title=grouping.attributes[1], yaxis_title=grouping.attributes[0], height=380,
                       margin={"t": 30, "b": 10})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data behind the chart"):
-        st.dataframe(table, width="stretch")
-        st.dataframe(grouping.by_group(), width="stretch")
+    if box := opened("Data behind the chart", key="heat_data"):
+        box.dataframe(table, width="stretch")
+        box.dataframe(grouping.by_group(), width="stretch")
 
 
-@st.fragment
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_explorer(key: str, grouping_name: str, _ctx: AuditContext) -> go.Figure:
+    return threshold_explorer(cached_sweep(key, _ctx), grouping_name)
+
+
 def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
-    """Move the decision threshold and see every group metric and disparity at once (precomputed sweep)."""
-    sweep = cached_sweep(key, ctx)
-    threshold = st.slider("Decision threshold", 0.0, 1.0, 0.5, 0.01, key="threshold",
-                          help="A row is predicted positive when its score is at least this value.")
-    k = sweep.index_of(threshold)
-    grouping = sweep[grouping_name]
-    at = grouping.at(k)
-    values = {name: float(v[k]) for name, v in grouping.disparities.items()}
-    checks = judge(values, DEFAULT_THRESHOLDS)
-    cols = st.columns(len(checks))
-    for col, (name, check) in zip(cols, checks.items()):
-        col.metric(glossary.TITLES[name], "n/a" if check.passed is None else f"{check.value:.3f}",
-                   delta="pass" if check.passed else "fail", delta_color="normal" if check.passed else "inverse",
-                   delta_arrow="off", help=glossary.DISPARITIES[name])
-        col.caption(plain(check_sentence(check, grouping.attributes)))
-    left, right = st.columns(2)
-    bars = go.Figure()
-    for i, metric in enumerate(["selection_rate", "recall", "false_positive_rate"]):
-        bars.add_bar(name=glossary.TITLES[metric], x=list(grouping.groups), y=at[metric], marker_color=PALETTE[i])
-    bars.update_layout(barmode="group", height=340, margin={"t": 30, "b": 10}, legend={"orientation": "h"},
-                       title=f"Groups at threshold {sweep.thresholds[k]:.2f}")
-    left.plotly_chart(bars, width="stretch")
-    curve = sweep.disparity_frame(grouping_name)
-    lines = go.Figure()
-    for i, name in enumerate(["demographic_parity_difference", "equalized_odds_difference",
-                              "equal_opportunity_difference"]):
-        lines.add_scatter(x=curve.index, y=curve[name], name=glossary.TITLES[name], line_color=PALETTE[i])
-    lines.add_vline(x=float(sweep.thresholds[k]), line_dash="dash")
-    lines.update_layout(height=360, margin={"t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3},
-                        xaxis_title="threshold", title="Disparities across thresholds")
-    right.plotly_chart(lines, width="stretch")
-    with st.expander("Data behind the charts"):
-        st.dataframe(at, width="stretch")
-        st.dataframe(curve, width="stretch")
+    """Move the decision threshold and see every group rate and disparity at once: the chart's own slider steps
+    through a precomputed sweep in the browser."""
+    st.caption("Drag the slider under the chart: a row is predicted positive when its score is at least the "
+               "threshold. The verdicts above the chart use the policy's limits; every threshold is in the table.")
+    st.plotly_chart(cached_explorer(key, grouping_name, ctx), width="stretch", key=f"explorer_{key}_{grouping_name}")
+    if box := opened("Data behind the chart", key="threshold_data"):
+        sweep = cached_sweep(key, ctx)
+        box.dataframe(sweep.disparity_frame(grouping_name), width="stretch")
+        box.dataframe(sweep.metrics_frame(grouping_name), width="stretch", hide_index=True)
 
 
 CONSTRAINT_HELP = ("demographic_parity: equal selection rates; equalized_odds: equal true- and false-positive rates; "
@@ -214,8 +195,8 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     chart.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"},
                         title=f"Before and after mitigation: {grouping_name}")
     st.plotly_chart(chart, width="stretch")
-    with st.expander("Data behind the chart"):
-        st.dataframe(table, width="stretch", hide_index=True)
+    if box := opened("Data behind the chart", key="mitigation_data"):
+        box.dataframe(table, width="stretch", hide_index=True)
     if result.front is not None:
         disparity = FRONT_DISPARITY[constraint]
         front = result.front
@@ -227,8 +208,8 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
         scatter.update_layout(xaxis_title=glossary.TITLES[disparity] + " (worst attribute)", yaxis_title="accuracy",
                               height=360, margin={"t": 30, "b": 10}, title="Accuracy vs disparity trade-off")
         st.plotly_chart(scatter, width="stretch")
-        with st.expander("Data behind the trade-off chart"):
-            st.dataframe(front, width="stretch", hide_index=True)
+        if box := opened("Data behind the trade-off chart", key="front_data"):
+            box.dataframe(front, width="stretch", hide_index=True)
     frame = result.predictions_frame(ctx.y_true, ctx.y_pred)
     name = f"mitigated_{method}_{constraint}"
     csv_col, xlsx_col, _ = st.columns([1, 1, 2])
@@ -287,8 +268,8 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                           help="The same cohorts as the bars, worst first.")
     st.button("Filter every panel to this cohort", key="cohort_apply", icon=":material/filter_alt:",
               on_click=set_cohort, args=(worst[chosen].rows, worst[chosen].description))
-    with st.expander("Data behind the chart"):
-        st.dataframe(result.frame(), width="stretch", hide_index=True)
+    if box := opened("Data behind the chart", key="cohorts_data"):
+        box.dataframe(result.frame(), width="stretch", hide_index=True)
     columns = list(dict.fromkeys([*ctx.spec.sensitive, *ctx.spec.features]))
     if len(columns) < 2:
         return
@@ -308,9 +289,9 @@ def error_panel(ctx: AuditContext, key: str) -> None:
         rows = heatmap_cell_rows(ctx.frame, first, second, str(point["y"]), str(point["x"]))
         set_cohort(rows, f"{first} = {point['y']} and {second} = {point['x']}")
         st.rerun()
-    with st.expander("Data behind the heat map"):
-        st.dataframe(rate, width="stretch")
-        st.dataframe(count, width="stretch")
+    if box := opened("Data behind the heat map", key="heatmap_data"):
+        box.dataframe(rate, width="stretch")
+        box.dataframe(count, width="stretch")
 
 
 @st.cache_resource(max_entries=4, show_spinner="Swapping identity terms and re-scoring ...")
@@ -338,9 +319,9 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=PALETTE[0])
     fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data behind the chart"):
-        st.dataframe(pairs, width="stretch", hide_index=True)
-        st.dataframe(report.terms, width="stretch", hide_index=True)
+    if box := opened("Data behind the chart", key="counterfactual_data"):
+        box.dataframe(pairs, width="stretch", hide_index=True)
+        box.dataframe(report.terms, width="stretch", hide_index=True)
     st.subheader("Largest score changes")
     st.dataframe(report.examples, width="stretch", hide_index=True)
 

@@ -22,7 +22,7 @@ from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import current_audit, current_context, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -85,8 +85,8 @@ def curve_chart(curve: list[dict], target: float | None) -> None:
         fig.add_hline(y=target, line_dash="dash", line_color=PALETTE[5], annotation_text="target")
     fig.update_layout(xaxis_title="training step", yaxis_title="epsilon spent", height=320, margin={"t": 30})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data: epsilon over steps"):
-        st.dataframe(data, width="stretch", hide_index=True)
+    if box := opened("Data: epsilon over steps", key="epsilon_data"):
+        box.dataframe(data, width="stretch", hide_index=True)
 
 
 def guarantee_cards(dp: dict) -> None:
@@ -175,10 +175,10 @@ def mia_panel(mia: dict, dp: dict | None) -> None:
     fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380,
                       margin={"t": 30})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data: ROC curves and attack summary"):
+    if box := opened("Data: ROC curves and attack summary", key="attack_data"):
         summary = pd.DataFrame([{k: v for k, v in a.items() if not k.startswith("roc_")} for a in mia["attacks"]])
-        st.dataframe(summary, width="stretch", hide_index=True)
-        st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+        box.dataframe(summary, width="stretch", hide_index=True)
+        box.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
     if mia["groups"]:
         st.markdown("**By sensitive group** (groups with at least 10 training and 10 held-out rows)")
         st.dataframe(pd.DataFrame(mia["groups"]), width="stretch", hide_index=True)
@@ -346,10 +346,10 @@ def sweep_chart(s: dict) -> None:
     fig.update_layout(xaxis_title="epsilon", xaxis_type="log", yaxis_title=f"accuracy ({s['evaluated_on']} rows)",
                       height=340, margin={"t": 30})
     st.plotly_chart(fig, width="stretch")
-    with st.expander("Data: accuracy by epsilon"):
+    if box := opened("Data: accuracy by epsilon", key="sweep_data"):
         table = pd.concat([data, pd.DataFrame([{"target_epsilon": None, "epsilon": None, "noise_multiplier": 0.0,
                                                 "accuracy": s["baseline_accuracy"]}])], ignore_index=True)
-        st.dataframe(table, width="stretch", hide_index=True)
+        box.dataframe(table, width="stretch", hide_index=True)
 
 
 def main() -> None:

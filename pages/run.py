@@ -3,7 +3,8 @@ import streamlit as st
 
 from auditkit.errors import AuditkitError
 from pages._access import enforce_entry
-from pages._shared import PENDING, current_audit, md_text, run_pending, show_empty_state, show_error, show_verdict
+from pages._shared import (PENDING, current_audit, md_text, opened, run_pending, show_empty_state, show_error,
+                           show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 
@@ -54,5 +55,5 @@ for col, (page, label, icon) in zip(links, [("pages/fairness.py", "Fairness", "b
                                              ("pages/report.py", "Report", "description")]):
     with col.container(border=True):
         st.page_link(page, label=f"Open {label}", icon=f":material/{icon}:")
-with st.expander("Evidence: hashes and versions"):
-    st.json({k: inputs[k] for k in ("data_sha256", "model_sha256", "model_format", "columns", "versions")})
+if box := opened("Evidence: hashes and versions", key="evidence_data"):
+    box.json({k: inputs[k] for k in ("data_sha256", "model_sha256", "model_format", "columns", "versions")})

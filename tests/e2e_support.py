@@ -51,14 +51,18 @@ _WATCH_RUNS = """() => {
   }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
 # A run so short that React never paints the "running" state leaves no trace, so after GRACE_MS without a
-# started run an idle app counts as done.
+# started run an idle app counts as done; a page switch is done sooner, as soon as the new page's title is drawn.
 GRACE_MS = 2000
-_IDLE_AFTER = """([before, since, grace]) => {
+_IDLE_AFTER = """([before, since, grace, oldTitle]) => {
   const root = document.querySelector('[data-testid="stApp"]');
   const idle = root && root.getAttribute('data-test-script-state') === 'notRunning'
     && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
-  return idle && (window.__runs.started > before || Date.now() - since > grace);
+  const title = document.querySelector('[data-testid="stMain"] h1');
+  const switched = oldTitle !== null && title && title.textContent !== oldTitle
+    && !document.querySelector('[data-stale="true"]');
+  return idle && (window.__runs.started > before || switched || Date.now() - since > grace);
 }"""
+_TITLE = """() => { const h = document.querySelector('[data-testid="stMain"] h1'); return h ? h.textContent : ''; }"""
 
 
 def chromium_available() -> bool:
@@ -145,13 +149,17 @@ def open_app(page, url: str, *, timeout_ms: int = 120_000) -> None:
     page.evaluate(_WATCH_RUNS)
 
 
-def rerun(page, action: Callable[[], object], *, timeout_ms: int = 120_000) -> float:
-    """Do `action` (a click, a key press), wait for the script run it causes to finish; return seconds taken."""
+def rerun(page, action: Callable[[], object], *, timeout_ms: int = 120_000, new_page: bool = False) -> float:
+    """Do `action` (a click, a key press), wait for the script run it causes to finish; return seconds taken.
+
+    With `new_page`, the action opens another page: done once that page's title is drawn and the app is idle.
+    """
     page.evaluate(_WATCH_RUNS)
     before, since = page.evaluate("() => [window.__runs.started, Date.now()]")
+    old_title = page.evaluate(_TITLE) if new_page else None
     start = time.perf_counter()
     action()
-    page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS], timeout=timeout_ms, polling=20)
+    page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS, old_title], timeout=timeout_ms, polling=20)
     return time.perf_counter() - start
 
 
@@ -178,7 +186,7 @@ def go_to(page, title: str, *, timeout_ms: int = 120_000) -> float:
     """Switch page through the sidebar link named `title`; return seconds until the new page has rendered."""
     index = nav_titles(page).index(title)
     link = page.locator(NAV_LINK).nth(index)
-    return rerun(page, link.click, timeout_ms=timeout_ms)
+    return rerun(page, link.click, timeout_ms=timeout_ms, new_page=True)
 
 
 def wait_for_charts(page, *, timeout_ms: int = 60_000) -> int:
@@ -232,17 +240,33 @@ def click_tab(page, label: str) -> bool:
     return True
 
 
-def move_slider(page, slider_label: str, *, presses: int = 1, timeout_ms: int = 120_000) -> tuple[str, str, float]:
-    """Press ArrowRight on the thumb of the slider labelled `slider_label`; wait for the rerun.
+def move_chart_slider(page, fraction: float, echo: str, *, timeout_ms: int = 120_000) -> tuple[str, str, float]:
+    """Click the rail of the first Plotly chart slider at `fraction` of its length; wait until the chart has redrawn,
+    that is until an annotation reads `echo` followed by the slider's new value.
 
-    Returns the value shown before, the value shown after and the seconds from key press to the finished rerun.
+    Plotly sliders run in the browser (no script rerun). Returns the slider's value before and after, and the
+    seconds from the click until the redrawn chart shows the new value.
     """
-    thumb = page.get_by_role("slider", name=slider_label).first
-    value = page.locator('[data-testid="stSliderThumbValue"]').filter(visible=True).first
-    before = value.inner_text().strip()
-    thumb.focus()
-    seconds = rerun(page, lambda: [thumb.press("ArrowRight") for _ in range(presses)], timeout_ms=timeout_ms)
-    return before, value.inner_text().strip(), seconds
+    rail = page.locator(".slider-rail-touch-rect").first
+    rail.scroll_into_view_if_needed()
+    box = rail.bounding_box()
+    before = _slider_value(page)
+    start = time.perf_counter()
+    page.mouse.click(box["x"] + fraction * box["width"], box["y"] + box["height"] / 2)
+    page.wait_for_function(f"""([before, echo]) => {{ {_SLIDER_VALUE}
+        const now = value();
+        return now !== before && [...document.querySelectorAll('.annotation-text')]
+          .some(e => e.textContent === `${{echo}} ${{now}}`); }}""", arg=[before, echo], timeout=timeout_ms,
+                           polling="raf")
+    return before, _slider_value(page), time.perf_counter() - start
+
+
+_SLIDER_VALUE = "const value = () => document.querySelector('.slider-container .slider-label').textContent.split(': ').pop();"
+
+
+def _slider_value(page) -> str:
+    """The value shown by the first Plotly chart slider (its current-value text after the prefix)."""
+    return page.evaluate(f"() => {{ {_SLIDER_VALUE} return value(); }}")
 
 
 def wait_for_summary(page, *, timeout_ms: int = AUDIT_TIMEOUT_MS) -> None:

@@ -1,6 +1,7 @@
-"""The Fairness page renders a seeded audit: cards, sentences, warnings, charts and the threshold slider."""
+"""The Fairness page renders a seeded audit: cards, sentences, warnings, charts and the threshold explorer."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.fairness.errors_analysis import error_cohorts
 from auditkit.fairness.section import build_section
+from auditkit.fairness.thresholds import threshold_sweep
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "fairness.py")
 
@@ -31,12 +33,26 @@ def _context(tmp_path, *, scores: bool = True, n: int = 3000) -> AuditContext:
                         score if scores else None, ("0", "1"), Settings(home=tmp_path))
 
 
-def _app(ctx, tab: str = "Group metrics") -> AppTest:
+TABLES = ("bars_data", "heat_data", "threshold_data", "mitigation_data", "front_data", "cohorts_data", "heatmap_data",
+          "counterfactual_data")  # the expanders holding the tables behind the charts
+
+
+def _app(ctx, tab: str = "Group metrics", *, tables: bool = True) -> AppTest:
+    """The page on `tab`, with the tables behind the charts opened (`tables`) or left collapsed."""
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
     at.session_state["audit"] = {"fairness": build_section(ctx)}
     at.session_state["fairness_tab"] = tab
+    for key in TABLES:
+        at.session_state[key] = tables
     return at.run()
+
+
+def test_tables_behind_charts_are_sent_only_when_opened(tmp_path):
+    ctx = _context(tmp_path)
+    assert len(_app(ctx, tables=False).dataframe) == 0
+    opened = _app(ctx)
+    assert [d.value.shape[0] for d in opened.dataframe] == [2, 6]  # by group (woman, man); 3 metrics x 2 groups
 
 
 def test_page_without_audit_shows_the_empty_state():
@@ -71,13 +87,18 @@ def test_page_shows_cards_sentences_and_warnings(tmp_path):
     assert heat_counts and heat_counts[0].to_numpy().sum() == 3000  # sex x band cells cover every row
 
 
-def test_threshold_slider_moves_the_numbers(tmp_path):
-    at = _app(_context(tmp_path), "Threshold")
-    before = {m.label: m.value for m in at.metric}
-    at.slider(key="threshold").set_value(0.9).run()
+def test_threshold_tab_draws_the_explorer_over_the_audits_sweep(tmp_path):
+    ctx = _context(tmp_path)
+    at = _app(ctx, "Threshold")
     assert not at.exception
-    after = {m.label: m.value for m in at.metric}
-    assert before != after
+    [chart] = at.get("plotly_chart")
+    slider = json.loads(chart.proto.spec)["layout"]["sliders"][0]
+    sweep = threshold_sweep(ctx.y_true, ctx.y_score, ctx.sensitive_features)
+    assert slider["active"] == 50 and len(slider["steps"]) == 101
+    bars = slider["steps"][90]["args"][0]["y"][0]  # selection rates per group at threshold 0.9
+    assert bars == pytest.approx(list(sweep["sex"].metrics["selection_rate"][90]), abs=1e-6)  # 6 decimals sent
+    tables = [d.value for d in at.dataframe]
+    assert any(t.shape == (101, 6) for t in tables)  # disparities at every threshold, behind the chart
 
 
 def test_page_without_scores_explains_the_missing_slider(tmp_path):
@@ -134,6 +155,7 @@ def test_text_model_counterfactual_tab(tmp_path):
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["audit_context"] = ctx
     at.session_state["fairness_tab"] = "Counterfactual text test"
+    at.session_state["counterfactual_data"] = True
     at.run()
     at.button(key="cf_run").click().run()
     assert not at.exception
@@ -162,6 +184,7 @@ def test_a_cohort_filters_every_panel_until_cleared(tmp_path):
     at.button(key="cohort_clear").click().run()
     at.button(key="cohort_apply").click().run()
     at.session_state["fairness_tab"] = "Group metrics"
+    at.session_state["bars_data"] = True
     at.run()
     by_group = next(d.value for d in at.dataframe if "count" in getattr(d.value, "columns", []))
     assert by_group["count"].sum() == worst.size  # the fairness numbers are the cohort's

@@ -86,6 +86,7 @@ def test_sweep_runs_in_background(tmp_path):
     assert not at.exception
     job = at.session_state["privacy_jobs"]["sweep"]
     assert job.wait(timeout=90)
+    at.session_state["sweep_data"] = True  # open the table behind the chart
     at.run()
     assert not at.exception
     table = next(df.value for df in at.dataframe if "target_epsilon" in df.value.columns)

@@ -55,6 +55,13 @@ class ThresholdSweep:
         """Disparities of one grouping, one row per threshold."""
         return pd.DataFrame(self[name].disparities, index=pd.Index(self.thresholds, name="threshold"))
 
+    def metrics_frame(self, name: str) -> pd.DataFrame:
+        """Group metrics of one grouping, one row per (threshold, group)."""
+        grouping = self[name]
+        shape = (self.thresholds.size, len(grouping.groups))
+        columns = {"threshold": np.repeat(self.thresholds, shape[1]), "group": np.tile(grouping.groups, shape[0])}
+        return pd.DataFrame(columns | {k: v.reshape(-1) for k, v in grouping.metrics.items()})
+
 
 def threshold_sweep(
     y_true: Any,
