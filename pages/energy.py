@@ -14,7 +14,7 @@ from auditkit.energy.section import components_frame, phases_frame, with_region
 from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
 from pages._access import enforce_entry
-from pages._shared import current_audit, current_context, opened, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, selected_tab, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -81,7 +81,6 @@ def phase_chart(section: dict) -> None:
 
 
 def projection(section: dict, region: str) -> None:
-    st.subheader("Deployment projection")
     per1k = section.get("kwh_per_1k_predictions")
     if not per1k:
         st.info("No inference phase with predictions was measured, so there is nothing to project.")
@@ -148,7 +147,6 @@ def training_form(ctx: AuditContext | None) -> None:
 
 
 def variants(ctx: AuditContext | None, region: str) -> None:
-    st.subheader("Efficiency variants")
     if ctx is None or ctx.model is None:
         st.info("Variants need an audit that ran a model (not a predictions-only audit).")
         return
@@ -196,14 +194,22 @@ def main() -> None:
     region = st.selectbox("Region (grid carbon intensity)", codes, index=codes.index(start), key="energy_region",
                           format_func=lambda c: f"{names[c]} ({c})",
                           help="Country whose average grid carbon intensity converts kWh into CO2e.")
-    if section.get("kwh") is not None:
+    measured = section.get("kwh") is not None
+    if measured:
         section = with_region(section, region)
         headline(section)
-        phase_chart(section)
-        show_equivalents(section["co2e_kg"], "this audit run")
-        projection(section, region)
-    variants(ctx, region)
-    training_form(ctx)
+    label, tab = selected_tab((["This run", "Deployment projection"] if measured else [])
+                              + ["Efficiency variants", "Training estimate"], key="energy_tab")
+    with tab:
+        if label == "This run":
+            phase_chart(section)
+            show_equivalents(section["co2e_kg"], "this audit run")
+        elif label == "Deployment projection":
+            projection(section, region)
+        elif label == "Efficiency variants":
+            variants(ctx, region)
+        else:
+            training_form(ctx)
 
 
 main()

@@ -53,9 +53,11 @@ def _context(tmp_path) -> AuditContext:
                         ("0", "1"), Settings(home=tmp_path), model=model)
 
 
-def _app(section: dict | None, ctx=None) -> AppTest:
+def _app(section: dict | None, ctx=None, tab: str | None = None) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit"] = {"energy": section} if section is not None else {}
+    if tab is not None:
+        at.session_state["energy_tab"] = tab
     if ctx is not None:
         at.session_state["audit_context"] = ctx
     return at.run()
@@ -78,15 +80,22 @@ def test_cards_chart_region_switch_and_projection():
     assert metrics["kWh per 1,000 predictions"] == f"{0.011 / 4:.3g}"
     assert metrics["Method"] == "estimated"
     assert metrics["CO2e (kg, USA)"] == f"{section['co2e_kg']:.3g}"
-    assert len(at.get("plotly_chart")) >= 1
-    # projection: 100,000/day x 0.00275 kWh per 1k = 0.275 kWh/day -> 100.375 kWh/year
-    assert metrics["kWh per year"] == f"{100.375:.3g}"
+    assert len(at.get("plotly_chart")) == 1  # only the chosen tab ("This run") runs
+    assert "kWh per year" not in metrics
     at.selectbox(key="energy_region").set_value("FRA").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["CO2e (kg, FRA)"] == f"{section['kwh'] * carbon_intensity('FRA').g_per_kwh / 1000:.3g}"
     assert metrics["Energy (kWh)"] == "0.0121"
     assert any("Driving an average gasoline car" in m.value for m in at.markdown)
+
+
+def test_projection_tab():
+    at = _app(_section(), tab="Deployment projection")
+    assert not at.exception
+    # 100,000/day x 0.00275 kWh per 1k = 0.275 kWh/day -> 100.375 kWh/year
+    assert {m.label: m.value for m in at.metric}["kWh per year"] == f"{100.375:.3g}"
+    assert not at.get("plotly_chart")
 
 
 def test_predictions_only_audit_says_why_no_energy():
@@ -105,7 +114,7 @@ def test_unmeasurable_section_shows_the_reason():
 
 def test_variants_table_renders(tmp_path):
     ctx = _context(tmp_path)
-    at = _app(_section(), ctx)
+    at = _app(_section(), ctx, tab="Efficiency variants")
     at.toggle(key="energy_variants").set_value(True).run()
     assert not at.exception
     names = [str(n) for df in at.dataframe for n in df.value.get("name", [])]
