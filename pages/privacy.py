@@ -22,7 +22,7 @@ from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import current_audit, current_context, opened, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, selected_tab, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -371,15 +371,21 @@ def main() -> None:
             show_error(e)
             return
     dp = section.get("dp")
-    if dp:
-        recorded_guarantee(dp)
-    else:
-        st.info("No differential-privacy record is attached to this model, so it carries no formal guarantee. "
-                "Train a private version below or with `python -m auditkit train-dp`.")
-    mia_panel(section["membership_inference"], dp)
-    data_privacy(ctx, section["pii"])
-    calculator()
-    training_panel(current_context(filtered=False))  # models are trained on every row, never on a cohort
-
+    label, tab = selected_tab(["Guarantee", "Membership inference", "Personal data", "Epsilon calculator",
+                               "Train privately"], key="privacy_tab")
+    with tab:
+        if label == "Guarantee" and dp:
+            recorded_guarantee(dp)
+        elif label == "Guarantee":
+            st.info("No differential-privacy record is attached to this model, so it carries no formal guarantee. "
+                    "Train a private version in *Train privately* or with `python -m auditkit train-dp`.")
+        elif label == "Membership inference":
+            mia_panel(section["membership_inference"], dp)
+        elif label == "Personal data":
+            data_privacy(ctx, section["pii"])
+        elif label == "Epsilon calculator":
+            calculator()
+        else:
+            training_panel(current_context(filtered=False))  # models are trained on every row, never on a cohort
 
 main()

@@ -59,18 +59,22 @@ def test_page_shows_guarantee_leakage_and_pii(tmp_path):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
     at.session_state["audit"] = {"privacy": section}
-    at.run()
-    assert not at.exception
-    metrics = {m.label: m.value for m in at.metric}
+    metrics, frames, charts = {}, [], 0
+    for tab in ("Guarantee", "Membership inference", "Personal data"):
+        at.session_state["privacy_tab"] = tab
+        at.run()
+        assert not at.exception
+        metrics |= {m.label: m.value for m in at.metric}
+        frames += [df.value for df in at.dataframe]
+        charts += len(at.get("plotly_chart"))
     assert metrics["Epsilon (ε)"] == f"{r.epsilon:.3f}"
     assert metrics["Noise multiplier"] == f"{r.noise_multiplier:.3f}"
     assert metrics["Attack AUC"] == f"{section['membership_inference']['auc']:.3f}"
     assert metrics["k"] == str(section["k_anonymity"]["k"])
-    frames = [df.value for df in at.dataframe]
     pii = next(f for f in frames if "masked examples" in f.columns)
     assert pii.iloc[0]["cells"] == 40 and "p***@example.com" in pii.iloc[0]["masked examples"]
     assert not any("p1@example.com" in f.to_string() for f in frames)
-    assert len(at.get("plotly_chart")) >= 2  # epsilon curve and ROC
+    assert charts >= 2  # epsilon curve and ROC
 
 
 def test_sweep_runs_in_background(tmp_path):
@@ -78,6 +82,7 @@ def test_sweep_runs_in_background(tmp_path):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
     at.session_state["audit"] = {"privacy": build_section(ctx)}
+    at.session_state["privacy_tab"] = "Train privately"
     at.run()
     next(n for n in at.number_input if n.label == "Epochs").set_value(1)
     next(n for n in at.number_input if n.label == "Batch size (expected)").set_value(32)
@@ -104,5 +109,7 @@ def test_page_for_predictions_only_audit(tmp_path):
     at.session_state["audit_context"] = ctx
     at.run()
     assert not at.exception
-    assert any("not run: needs a loaded model" in i.value for i in at.info)
     assert any("No differential-privacy record" in i.value for i in at.info)
+    at.session_state["privacy_tab"] = "Membership inference"
+    at.run()
+    assert any("not run: needs a loaded model" in i.value for i in at.info)
