@@ -147,6 +147,23 @@ def calculator() -> None:
             show_error(e)
 
 
+def summary(section: dict) -> None:
+    """The page's answers in four cards: guarantee, measured leakage, personal data, re-identification risk."""
+    dp, mia, pii, kanon = (section.get("dp"), section["membership_inference"], section["pii"],
+                           section.get("k_anonymity"))
+    c = st.columns(4)
+    c[0].metric("Formal guarantee", f"ε = {dp['epsilon']:.2f}" if dp else "none", help=HELP["epsilon"])
+    c[1].metric("Attack AUC", "not run" if "skipped" in mia else f"{mia['auc']:.3f}", help=HELP["auc"])
+    found = sum(pii["totals"].values())
+    c[2].metric("Personal data", f"{found:,} cells" if found else "none found",
+                help="E-mail addresses, card numbers, national IDs, IP addresses, phone numbers and name columns.")
+    if kanon:
+        c[3].metric("k-anonymity", kanon["k"], delta="pass" if kanon["passes"] else "fail", delta_arrow="off",
+                    delta_color="normal" if kanon["passes"] else "inverse",
+                    help=f"{HELP['k']} Quasi-identifiers: {', '.join(kanon['quasi_identifiers'])}; "
+                         f"threshold {kanon['threshold']}.")
+
+
 def mia_panel(mia: dict, dp: dict | None) -> None:
     st.subheader("Empirical leakage: membership inference")
     if "skipped" in mia:
@@ -371,6 +388,7 @@ def main() -> None:
             show_error(e)
             return
     dp = section.get("dp")
+    summary(section)
     label, tab = selected_tab(["Guarantee", "Membership inference", "Personal data", "Epsilon calculator",
                                "Train privately"], key="privacy_tab")
     with tab:

@@ -68,6 +68,8 @@ def test_page_shows_guarantee_leakage_and_pii(tmp_path):
         frames += [df.value for df in at.dataframe]
         charts += len(at.get("plotly_chart"))
     assert metrics["Epsilon (ε)"] == f"{r.epsilon:.3f}"
+    assert metrics["Formal guarantee"] == f"ε = {r.epsilon:.2f}"  # the summary cards above the tabs
+    assert metrics["Personal data"] == f"{sum(section['pii']['totals'].values()):,} cells" != "0 cells"
     assert metrics["Noise multiplier"] == f"{r.noise_multiplier:.3f}"
     assert metrics["Attack AUC"] == f"{section['membership_inference']['auc']:.3f}"
     assert metrics["k"] == str(section["k_anonymity"]["k"])
