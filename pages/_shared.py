@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from auditkit.chart_style import TEMPLATE
 from auditkit.checkpoints.handle import LoadedModel
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
@@ -105,6 +106,13 @@ def selected_tab(labels: list[str], *, key: str) -> tuple[str, Any]:
     """Tabs whose content runs only when chosen: the chosen tab's label and container (the first at the start)."""
     tabs = st.tabs(labels, key=key, on_change="rerun")
     return next(((label, tab) for label, tab in zip(labels, tabs) if tab.open), (labels[0], tabs[0]))
+
+
+def show_chart(fig: Any, **kwargs: Any) -> Any:
+    """Draw a Plotly figure full width in AuditKit's chart style (`auditkit.chart_style`); returns what
+    `st.plotly_chart` returns (the selection state with `on_select`)."""
+    fig.update_layout(template=TEMPLATE)
+    return st.plotly_chart(fig, theme=None, **({"width": "stretch"} | kwargs))
 
 
 def opened(label: str, *, key: str) -> Any | None:

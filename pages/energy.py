@@ -14,7 +14,7 @@ from auditkit.energy.section import components_frame, phases_frame, with_region
 from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
 from pages._access import enforce_entry
-from pages._shared import current_audit, current_context, opened, selected_tab, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -74,7 +74,7 @@ def phase_chart(section: dict) -> None:
         fig.add_bar(x=part["phase"], y=part["kwh"], name=component, marker_color=PALETTE.get(component, "#000000"))
     fig.update_layout(barmode="stack", yaxis_title="kWh (net of idle)", xaxis_title="phase", height=340,
                       legend_title="component", margin=dict(t=30))
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     if box := opened("Data behind the chart", key="phases_data"):
         box.dataframe(table, hide_index=True)
     st.dataframe(components_frame(section), hide_index=True)
@@ -167,7 +167,7 @@ def variants(ctx: AuditContext | None, region: str) -> None:
         marker=dict(size=14, color=table["demographic_parity_difference"], colorscale="Cividis", showscale=True,
                     colorbar=dict(title="DP diff."))))
     fig.update_layout(xaxis_title="kWh per 1,000 predictions", yaxis_title="accuracy", height=360, margin=dict(t=30))
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     st.dataframe(table, hide_index=True)
     for name, why in result["skipped"].items():
         st.caption(f"{name}: skipped ({why}).")

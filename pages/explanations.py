@@ -23,7 +23,7 @@ from auditkit.explain.tabular import TabularExplanation, explain_row, explain_ta
 from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
 from auditkit.jobs import BackgroundJob
 from pages._access import enforce_entry
-from pages._shared import current_context, selected_tab, show_empty_state, show_error
+from pages._shared import current_context, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
@@ -229,8 +229,8 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
     imp = a.global_importance()
     order = list(imp)
     if label == "Global importance":
-        st.plotly_chart(bar(list(imp), list(imp.values()), title="Mean |SHAP| per feature",
-                            x_title=f"mean |SHAP| ({a.output})"), key="global")
+        show_chart(bar(list(imp), list(imp.values()), title="Mean |SHAP| per feature",
+                       x_title=f"mean |SHAP| ({a.output})"), key="global")
         st.dataframe(pd.DataFrame({"feature": list(imp), "mean_abs_shap": list(imp.values())}), hide_index=True)
 
     elif label == "Beeswarm":
@@ -247,7 +247,7 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
                           xaxis_title=f"SHAP ({a.output})", height=150 + 30 * len(order),
                           yaxis={"tickvals": list(range(len(order))), "ticktext": [esc(f) for f in order],
                                  "autorange": "reversed"})
-        st.plotly_chart(fig, key="beeswarm")
+        show_chart(fig, key="beeswarm")
         st.dataframe(pd.DataFrame(a.values, columns=names).assign(row=exp.rows), hide_index=True)
 
     elif label == "Dependence":
@@ -256,7 +256,7 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
         fig = go.Figure(go.Scatter(x=a.data[:, k], y=a.values[:, k], mode="markers", marker={"color": BLUE, "size": 5}))
         fig.update_layout(title="How the feature's value moves its contribution", xaxis_title="feature value",
                           yaxis_title=f"SHAP ({a.output})")
-        st.plotly_chart(fig, key="dependence")
+        show_chart(fig, key="dependence")
         st.dataframe(pd.DataFrame({"row": exp.rows, "value": a.data[:, k], "shap": a.values[:, k]}), hide_index=True)
 
     elif label == "Waterfall":
@@ -277,7 +277,7 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
             fig.update_layout(title=f"Mean SHAP per group of {esc(attr)}", barmode="group",
                               xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
                               height=150 + 30 * len(order), colorway=[BLUE, ORANGE, "#009E73", "#CC79A7"])
-            st.plotly_chart(fig, key=f"group_{attr}")
+            show_chart(fig, key=f"group_{attr}")
             diff = exp.group_difference[attr]
             st.caption(f"The feature that differs most between groups of {md(attr)} is **{md(next(iter(diff)))}**: "
                        "it pushes their predictions apart the most.")
@@ -298,7 +298,7 @@ def waterfall(one: Attribution) -> None:
         increasing={"marker": {"color": BLUE}}, decreasing={"marker": {"color": ORANGE}}))
     fig.update_layout(title=f"Row {int(one.rows[0])}: from the base value to the model's output",
                       xaxis_title=f"{one.output}", yaxis={"autorange": "reversed"})
-    st.plotly_chart(fig, key="waterfall")
+    show_chart(fig, key="waterfall")
     st.dataframe(pd.DataFrame({"feature": [names[j] for j in order], "value": one.data[0][order],
                                "shap": vals[order]}), hide_index=True)
     st.caption(f"Base value {one.base_values[0]:.4f} + contributions = model output {one.outputs[0]:.4f}.")
@@ -380,9 +380,9 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
         if top.empty:
             st.info("No token appears often enough to aggregate; explain more texts.")
         else:
-            st.plotly_chart(bar(top["token"].tolist(), top["mean"].tolist(),
-                                title="Tokens with the largest mean contribution",
-                                x_title=f"mean SHAP ({exp.output})", signed=True), key="top_tokens")
+            show_chart(bar(top["token"].tolist(), top["mean"].tolist(),
+                           title="Tokens with the largest mean contribution",
+                           x_title=f"mean SHAP ({exp.output})", signed=True), key="top_tokens")
             st.dataframe(top, hide_index=True)
     elif label == "By group":
         for attr, groups in exp.by_group.items():
@@ -391,9 +391,9 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
             if rows.empty:
                 st.info("No token appears often enough in this group.")
                 continue
-            st.plotly_chart(bar(rows["token"].tolist(), rows["mean"].tolist(),
-                                title=f"Top tokens for {esc(attr)} = {esc(group)}",
-                                x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
+            show_chart(bar(rows["token"].tolist(), rows["mean"].tolist(),
+                           title=f"Top tokens for {esc(attr)} = {esc(group)}",
+                           x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
             st.dataframe(rows, hide_index=True)
     elif label == "One text":
         if (one := chosen_text(ctx, exp, "text_row", text_row)) is not None:
@@ -409,8 +409,8 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
     elif (one := chosen_text(ctx, exp, "ig_row", text_ig)) is not None:
         ig, _ = one
         st.metric("Convergence delta", f"{ig.convergence_delta:.1e}", help=HELP["delta"])
-        st.plotly_chart(bar(list(ig.tokens), ig.values.tolist(), title="Integrated Gradients per token",
-                            x_title=f"attribution ({ig.output})", signed=True), key="ig")
+        show_chart(bar(list(ig.tokens), ig.values.tolist(), title="Integrated Gradients per token",
+                       x_title=f"attribution ({ig.output})", signed=True), key="ig")
         st.dataframe(pd.DataFrame({"token": ig.tokens, "attribution": ig.values}), hide_index=True)
 
 
@@ -439,7 +439,7 @@ def attention_view(maps: AttentionMaps) -> None:
         shown = [esc(label) for label in labels]
         fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Cividis"))
         fig.update_layout(title=title, yaxis={"autorange": "reversed"})
-        st.plotly_chart(fig, key=key)
+        show_chart(fig, key=key)
         st.dataframe(pd.DataFrame(matrix, index=labels, columns=labels))
 
 

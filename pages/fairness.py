@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from auditkit.chart_style import LEGEND_ABOVE, OKABE_ITO
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
@@ -21,12 +22,11 @@ from auditkit.fairness.threshold_chart import threshold_explorer
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
 from auditkit.hashing import params_hash
 from pages._access import enforce_entry
-from pages._shared import (current_context, opened, selected_tab, set_cohort, show_empty_state, show_error,
-                           show_verdict)
+from pages._shared import (current_context, opened, selected_tab, set_cohort, show_chart, show_empty_state,
+                           show_error, show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]  # Okabe-Ito
 BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
                "balanced_accuracy"]
 
@@ -92,15 +92,15 @@ def metric_bars(grouping) -> None:
     fig = go.Figure()
     for i, metric in enumerate(chosen):
         part = table[table["metric"] == metric]
-        fig.add_bar(name=glossary.TITLES[metric], x=part["group"], y=part["value"], marker_color=PALETTE[i % 8],
+        fig.add_bar(name=glossary.TITLES[metric], x=part["group"], y=part["value"], marker_color=OKABE_ITO[i % 8],
                     error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["value"],
                              "arrayminus": part["value"] - part["ci_low"]})
     fig.update_layout(barmode="group", yaxis_title="rate", xaxis_title=grouping.name, height=380,
-                      margin={"t": 30, "b": 10}, legend={"orientation": "h"})
-    st.plotly_chart(fig, width="stretch")
+                      margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE)
+    show_chart(fig)
     if box := opened("Data behind the chart", key="bars_data"):
         box.dataframe(grouping.by_group(), width="stretch")
-        box.dataframe(table, width="stretch", hide_index=True)
+        box.dataframe(table, hide_index=True)
 
 
 def intersection_heatmap(report: FairnessReport) -> None:
@@ -119,7 +119,7 @@ def intersection_heatmap(report: FairnessReport) -> None:
                                text=table.round(3).astype(str).to_numpy(), texttemplate="%{text}"))
     fig.update_layout(xaxis_title=grouping.attributes[1], yaxis_title=grouping.attributes[0], height=380,
                       margin={"t": 30, "b": 10})
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     if box := opened("Data behind the chart", key="heat_data"):
         box.dataframe(table, width="stretch")
         box.dataframe(grouping.by_group(), width="stretch")
@@ -135,11 +135,11 @@ def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     through a precomputed sweep in the browser."""
     st.caption("Drag the slider under the chart: a row is predicted positive when its score is at least the "
                "threshold. The verdicts above the chart use the policy's limits; every threshold is in the table.")
-    st.plotly_chart(cached_explorer(key, grouping_name, ctx), width="stretch", key=f"explorer_{key}_{grouping_name}")
+    show_chart(cached_explorer(key, grouping_name, ctx), key=f"explorer_{key}_{grouping_name}")
     if box := opened("Data behind the chart", key="threshold_data"):
         sweep = cached_sweep(key, ctx)
         box.dataframe(sweep.disparity_frame(grouping_name), width="stretch")
-        box.dataframe(sweep.metrics_frame(grouping_name), width="stretch", hide_index=True)
+        box.dataframe(sweep.metrics_frame(grouping_name), hide_index=True)
 
 
 CONSTRAINT_HELP = ("demographic_parity: equal selection rates; equalized_odds: equal true- and false-positive rates; "
@@ -191,25 +191,25 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     chart = go.Figure()
     for i, side in enumerate(["before", "after"]):
         chart.add_bar(name=side, x=shown["metric"].map(glossary.TITLES).fillna("Accuracy (all rows)"),
-                      y=shown[side], marker_color=PALETTE[i])
-    chart.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"},
+                      y=shown[side], marker_color=OKABE_ITO[i])
+    chart.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE,
                         title=f"Before and after mitigation: {grouping_name}")
-    st.plotly_chart(chart, width="stretch")
+    show_chart(chart)
     if box := opened("Data behind the chart", key="mitigation_data"):
-        box.dataframe(table, width="stretch", hide_index=True)
+        box.dataframe(table, hide_index=True)
     if result.front is not None:
         disparity = FRONT_DISPARITY[constraint]
         front = result.front
         scatter = go.Figure()
-        for flag, colour, label in ((False, PALETTE[4], "other models"), (True, PALETTE[5], "Pareto front")):
+        for flag, colour, label in ((False, OKABE_ITO[4], "other models"), (True, OKABE_ITO[5], "Pareto front")):
             part = front[front["pareto"] == flag]
             scatter.add_scatter(x=part[disparity], y=part["accuracy"], mode="markers", name=label,
                                 marker={"color": colour, "size": 10})
         scatter.update_layout(xaxis_title=glossary.TITLES[disparity] + " (worst attribute)", yaxis_title="accuracy",
                               height=360, margin={"t": 30, "b": 10}, title="Accuracy vs disparity trade-off")
-        st.plotly_chart(scatter, width="stretch")
+        show_chart(scatter)
         if box := opened("Data behind the trade-off chart", key="front_data"):
-            box.dataframe(front, width="stretch", hide_index=True)
+            box.dataframe(front, hide_index=True)
     frame = result.predictions_frame(ctx.y_true, ctx.y_pred)
     name = f"mitigated_{method}_{constraint}"
     csv_col, xlsx_col, _ = st.columns([1, 1, 2])
@@ -251,15 +251,15 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                "Click a bar to look at that cohort in every panel.")
     worst = result.cohorts[:10]
     table = result.frame().head(10)
-    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"], orientation="h", marker_color=PALETTE[5],
+    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"], orientation="h", marker_color=OKABE_ITO[5],
                            error_x={"type": "data", "symmetric": False,
                                     "array": table["ci95"].str[1] - table["error_rate"],
                                     "arrayminus": table["error_rate"] - table["ci95"].str[0]}))
     fig.add_vline(x=result.overall_error_rate, line_dash="dash", annotation_text="overall")
     fig.update_layout(xaxis_title="error rate", yaxis={"autorange": "reversed"}, height=420,
                       margin={"t": 30, "b": 10, "l": 10}, clickmode="event+select")
-    point = _picked(st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points",
-                                    key=f"cohort_bars_{key}"))
+    point = _picked(show_chart(fig, on_select="rerun", selection_mode="points",
+                               key=f"cohort_bars_{key}"))
     if point is not None:
         cohort = worst[point["point_index"]]
         set_cohort(cohort.rows, cohort.description)
@@ -269,7 +269,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
     st.button("Filter every panel to this cohort", key="cohort_apply", icon=":material/filter_alt:",
               on_click=set_cohort, args=(worst[chosen].rows, worst[chosen].description))
     if box := opened("Data behind the chart", key="cohorts_data"):
-        box.dataframe(result.frame(), width="stretch", hide_index=True)
+        box.dataframe(result.frame(), hide_index=True)
     columns = list(dict.fromkeys([*ctx.spec.sensitive, *ctx.spec.features]))
     if len(columns) < 2:
         return
@@ -283,8 +283,8 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                                 colorscale="Cividis", colorbar={"title": "error rate"},
                                 text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
     heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"t": 30, "b": 10})
-    point = _picked(st.plotly_chart(heat, width="stretch", on_select="rerun", selection_mode="points",
-                                    key=f"cohort_heat_{key}_{first}_{second}"))
+    point = _picked(show_chart(heat, on_select="rerun", selection_mode="points",
+                               key=f"cohort_heat_{key}_{first}_{second}"))
     if point is not None:
         rows = heatmap_cell_rows(ctx.frame, first, second, str(point["y"]), str(point["x"]))
         set_cohort(rows, f"{first} = {point['y']} and {second} = {point['x']}")
@@ -315,15 +315,15 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     pairs = report.pairs
     labels = pairs["term_a"] + " → " + pairs["term_b"]
     fig = go.Figure()
-    fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=PALETTE[5])
-    fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=PALETTE[0])
-    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend={"orientation": "h"})
-    st.plotly_chart(fig, width="stretch")
+    fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=OKABE_ITO[5])
+    fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=OKABE_ITO[0])
+    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE)
+    show_chart(fig)
     if box := opened("Data behind the chart", key="counterfactual_data"):
-        box.dataframe(pairs, width="stretch", hide_index=True)
-        box.dataframe(report.terms, width="stretch", hide_index=True)
+        box.dataframe(pairs, hide_index=True)
+        box.dataframe(report.terms, hide_index=True)
     st.subheader("Largest score changes")
-    st.dataframe(report.examples, width="stretch", hide_index=True)
+    st.dataframe(report.examples, hide_index=True)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Computing one-vs-rest group metrics ...")

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from auditkit.chart_style import OKABE_ITO
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
@@ -22,11 +23,10 @@ from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import current_audit, current_context, opened, selected_tab, show_empty_state, show_error
+from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
 
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]  # Okabe-Ito
 JOBS = "privacy_jobs"
 
 HELP = {
@@ -80,13 +80,13 @@ def cached_section(key: str, _ctx: AuditContext) -> dict:
 def curve_chart(curve: list[dict], target: float | None) -> None:
     data = pd.DataFrame(curve)
     fig = go.Figure(go.Scatter(x=data["step"], y=data["epsilon"], mode="lines+markers", name="epsilon spent",
-                               line={"color": PALETTE[0]}))
+                               line={"color": OKABE_ITO[0]}))
     if target is not None:
-        fig.add_hline(y=target, line_dash="dash", line_color=PALETTE[5], annotation_text="target")
+        fig.add_hline(y=target, line_dash="dash", line_color=OKABE_ITO[5], annotation_text="target")
     fig.update_layout(xaxis_title="training step", yaxis_title="epsilon spent", height=320, margin={"t": 30})
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     if box := opened("Data: epsilon over steps", key="epsilon_data"):
-        box.dataframe(data, width="stretch", hide_index=True)
+        box.dataframe(data, hide_index=True)
 
 
 def guarantee_cards(dp: dict) -> None:
@@ -110,7 +110,7 @@ def recorded_guarantee(dp: dict) -> None:
     if dp["matches_audited_model"] is False:
         st.warning("The DP record belongs to a different model file than the one audited.")
     rows = [{"accountant": a, "epsilon": e, "note": ACCOUNTANT_NOTES[a]} for a, e in dp["epsilon_recomputed"].items()]
-    st.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
     if dp.get("epsilon_curve"):
         curve_chart(dp["epsilon_curve"], None)
     for note in dp.get("not_covered", []):
@@ -185,20 +185,20 @@ def mia_panel(mia: dict, dp: dict | None) -> None:
     rows = []
     for i, a in enumerate(mia["attacks"]):
         fig.add_trace(go.Scatter(x=a["roc_fpr"], y=a["roc_tpr"], mode="lines", name=f"{a['attack']} (AUC {a['auc']:.3f})",
-                                 line={"color": PALETTE[i]}))
+                                 line={"color": OKABE_ITO[i]}))
         rows += [{"attack": a["attack"], "false positive rate": f, "true positive rate": t}
                  for f, t in zip(a["roc_fpr"], a["roc_tpr"])]
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": "#888", "dash": "dot"}))
     fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380,
                       margin={"t": 30})
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     if box := opened("Data: ROC curves and attack summary", key="attack_data"):
         summary = pd.DataFrame([{k: v for k, v in a.items() if not k.startswith("roc_")} for a in mia["attacks"]])
-        box.dataframe(summary, width="stretch", hide_index=True)
-        box.dataframe(pd.DataFrame(rows), width="stretch", hide_index=True)
+        box.dataframe(summary, hide_index=True)
+        box.dataframe(pd.DataFrame(rows), hide_index=True)
     if mia["groups"]:
         st.markdown("**By sensitive group** (groups with at least 10 training and 10 held-out rows)")
-        st.dataframe(pd.DataFrame(mia["groups"]), width="stretch", hide_index=True)
+        st.dataframe(pd.DataFrame(mia["groups"]), hide_index=True)
     for note in mia.get("notes", []):
         st.caption(note)
 
@@ -213,7 +213,7 @@ def data_privacy(ctx: AuditContext, pii: dict) -> None:
     else:
         st.warning(f"Personal data found in {len(pii['columns_with_pii'])} column(s): "
                    + ", ".join(f"{plain(k)} {v:,} cells" for k, v in totals.items()))
-        st.dataframe(scan_table(pii), width="stretch", hide_index=True)
+        st.dataframe(scan_table(pii), hide_index=True)
     columns = [c for c in ctx.frame.columns]
     default = [c for c in ctx.spec.sensitive if c in columns]
     qi = st.multiselect("Quasi-identifiers for k-anonymity", columns, default=default,
@@ -357,16 +357,16 @@ def sweep_chart(s: dict) -> None:
     st.markdown("**Privacy-utility trade-off**")
     data = pd.DataFrame(s["points"])
     fig = go.Figure(go.Scatter(x=data["epsilon"], y=data["accuracy"], mode="lines+markers", name="DP-SGD",
-                               line={"color": PALETTE[0]}))
-    fig.add_hline(y=s["baseline_accuracy"], line_dash="dash", line_color=PALETTE[1], annotation_text="non-private")
+                               line={"color": OKABE_ITO[0]}))
+    fig.add_hline(y=s["baseline_accuracy"], line_dash="dash", line_color=OKABE_ITO[1], annotation_text="non-private")
     fig.add_hline(y=s["majority_accuracy"], line_dash="dot", line_color="#888", annotation_text="majority class")
     fig.update_layout(xaxis_title="epsilon", xaxis_type="log", yaxis_title=f"accuracy ({s['evaluated_on']} rows)",
                       height=340, margin={"t": 30})
-    st.plotly_chart(fig, width="stretch")
+    show_chart(fig)
     if box := opened("Data: accuracy by epsilon", key="sweep_data"):
         table = pd.concat([data, pd.DataFrame([{"target_epsilon": None, "epsilon": None, "noise_multiplier": 0.0,
                                                 "accuracy": s["baseline_accuracy"]}])], ignore_index=True)
-        box.dataframe(table, width="stretch", hide_index=True)
+        box.dataframe(table, hide_index=True)
 
 
 def main() -> None:

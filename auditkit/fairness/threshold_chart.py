@@ -13,11 +13,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from auditkit.chart_style import OKABE_ITO, TEMPLATE
 from auditkit.fairness.glossary import TITLES
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, Check, judge
 from auditkit.fairness.thresholds import ThresholdSweep
 
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 BAR_METRICS = ("selection_rate", "recall", "false_positive_rate")
 CURVES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
 PASS_COLOUR, FAIL_COLOUR, UNDEFINED_COLOUR = "#0072B2", "#D55E00", "#666666"  # colour-blind safe, and marked ✓/✗
@@ -86,7 +86,7 @@ def threshold_explorer(
         bars = {"y": [_values(grouping.metrics[metric][k]) for metric in BAR_METRICS]}
         steps.append({"label": f"{t:.2f}", "method": "update", "args": [bars, layout, list(range(len(BAR_METRICS)))]})
     fig.update_layout(
-        barmode="group", height=height, margin={"t": 110, "b": 10},
+        template=TEMPLATE, barmode="group", height=height, margin={"t": 110, "b": 10},
         legend={"orientation": "h", "y": -0.16, "x": 0},
         xaxis={"title": grouping.name}, yaxis={"title": "rate", "range": [0, 1.05]},
         xaxis2={"title": "threshold"}, yaxis2={"title": "disparity"},
