@@ -84,9 +84,9 @@ def disparity_cards(grouping: GroupingReport) -> None:
 
 def metric_bars(grouping) -> None:
     """Group metric bars with 95% bootstrap whiskers, and the table behind them."""
-    chosen = st.multiselect("Metrics", BAR_METRICS, default=["selection_rate", "recall", "false_positive_rate"],
-                            format_func=glossary.TITLES.get, key=f"bars_{grouping.name}",
-                            help="Each bar is one group; whiskers are 95% bootstrap confidence intervals.")
+    chosen = st.pills("Metrics", BAR_METRICS, default=["selection_rate", "recall", "false_positive_rate"],
+                      selection_mode="multi", format_func=glossary.TITLES.get, key=f"bar_metrics_{grouping.name}",
+                      help="Each bar is one group; whiskers are 95% bootstrap confidence intervals.")
     table = grouping.intervals_frame()
     table = table[table["metric"].isin(chosen)]
     fig = go.Figure()

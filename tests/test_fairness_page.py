@@ -55,6 +55,19 @@ def test_tables_behind_charts_are_sent_only_when_opened(tmp_path):
     assert [d.value.shape[0] for d in opened.dataframe] == [2, 6]  # by group (woman, man); 3 metrics x 2 groups
 
 
+def test_chosen_metrics_are_the_bars(tmp_path):
+    ctx = _context(tmp_path)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["audit_context"] = ctx
+    at.session_state["bar_metrics_sex"] = ["accuracy", "precision"]
+    at.session_state["bars_data"] = True
+    at.run()
+    assert not at.exception
+    [chart] = at.get("plotly_chart")
+    assert [t["name"] for t in json.loads(chart.proto.spec)["data"]] == ["Accuracy", "Precision"]
+    assert set(at.dataframe[1].value["metric"]) == {"accuracy", "precision"}
+
+
 def test_page_without_audit_shows_the_empty_state():
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception

@@ -20,7 +20,7 @@ from auditkit.fairness.thresholds import ThresholdSweep
 
 BAR_METRICS = ("selection_rate", "recall", "false_positive_rate")
 CURVES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
-PASS_COLOUR, FAIL_COLOUR, UNDEFINED_COLOUR = "#0072B2", "#D55E00", "#666666"  # colour-blind safe, and marked ✓/✗
+PASS_COLOUR, FAIL_COLOUR, UNDEFINED_COLOUR = OKABE_ITO[0], OKABE_ITO[5], "#666666"  # also marked ✓ / ✗
 
 
 def verdict_text(check: Check) -> tuple[str, str]:
