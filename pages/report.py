@@ -15,11 +15,12 @@ from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fie
 from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
 from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import current_audit, md_text, open_store, show_empty_state, show_error, show_verdict
+from pages._shared import current_audit, md_text, open_store, opened, show_empty_state, show_error, show_verdict
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
+CARD_EDITS = "model_card_edits"
 MAX_POLICY_BYTES = 100_000
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
 
@@ -89,15 +90,21 @@ def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
 
 
 def edit_model_card(audit: dict[str, Any], card: Scorecard) -> dict[str, str]:
-    """Model-card fields, pre-filled from the audit; returns the fields the reviewer changed."""
+    """Model-card fields, pre-filled from the audit; returns the fields the reviewer changed.
+
+    The fields are drawn only while their expander is open; edits are kept in the session for this audit.
+    """
     defaults = model_card_fields(audit, scorecard=card)
-    overrides = {}
-    with st.expander("Model card fields (pre-filled from the audit; edit before downloading)"):
+    owner, edits = st.session_state.get(CARD_EDITS, (None, {}))
+    if owner is not audit:  # edits belong to the audit they were made on
+        edits = {}
+        st.session_state[CARD_EDITS] = (audit, edits)
+        for key in CARD_FIELDS:
+            st.session_state.pop(f"card_{key}", None)
+    if box := opened("Model card fields (pre-filled from the audit; edit before downloading)", key="card_fields"):
         for key, heading in CARD_FIELDS.items():
-            value = st.text_area(heading, value=defaults[key], key=f"card_{key}", height=80)
-            if value != defaults[key]:
-                overrides[key] = value
-    return overrides
+            edits[key] = box.text_area(heading, value=edits.get(key, defaults[key]), key=f"card_{key}", height=80)
+    return {key: value for key, value in edits.items() if value != defaults[key]}
 
 
 def log_export(store: AuditStore, audit_id: str, fmt: str) -> None:

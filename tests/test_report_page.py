@@ -97,3 +97,19 @@ def test_empty_reviewer_is_refused(workspace):
     assert not at.exception
     assert any("reviewer's name" in e.value for e in at.error)
     assert store.get(audit_id).signoffs == ()
+
+
+def test_model_card_edits_survive_closing_their_fields():
+    at = _app(card_fields=True)
+    at.text_area(key="card_intended_use").set_value("Pre-screening only; a person decides.").run()
+    at.session_state["card_fields"] = False
+    at.run()
+    assert not any((t.key or "").startswith("card_") for t in at.text_area)  # not drawn while closed
+    _, edits = at.session_state["model_card_edits"]
+    assert edits["intended_use"] == "Pre-screening only; a person decides."
+    at.session_state["card_fields"] = True
+    at.run()
+    assert at.text_area(key="card_intended_use").value == "Pre-screening only; a person decides."
+    at.session_state["audit"] = dict(AUDIT)  # another audit starts from its own defaults
+    at.run()
+    assert at.text_area(key="card_intended_use").value != "Pre-screening only; a person decides."
