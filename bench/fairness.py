@@ -19,6 +19,7 @@ from fairlearn import metrics as flm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditkit.fairness import assess  # noqa: E402
+from auditkit.fairness.threshold_chart import threshold_explorer  # noqa: E402
 from auditkit.fairness.thresholds import threshold_sweep  # noqa: E402
 
 
@@ -83,9 +84,7 @@ def main() -> None:
     t_score, _ = best_of(lambda: assess(y_true, y_pred, sf, score, n_boot=1000), args.repeats)
     t_sweep, sweep = best_of(lambda: threshold_sweep(y_true, score, sf, thresholds=np.linspace(0, 1, 101)),
                              args.repeats)
-    k = sweep.index_of(0.37)
-    t_slider, _ = best_of(lambda: [(g.at(k), {d: v[k] for d, v in g.disparities.items()}) for g in sweep.groupings],
-                          args.repeats)
+    t_explorer, _ = best_of(lambda: threshold_explorer(sweep, "age_band&region"), args.repeats)
     t_mf, reference = best_of(lambda: metricframe_all(y_true, y_pred, sf), 1)
 
     worst = 0.0
@@ -106,7 +105,7 @@ def main() -> None:
         ("assess + 1,000 bootstrap replicates (95% CIs)", t_boot),
         ("assess + bootstrap + ROC AUC and calibration from scores", t_score),
         ("threshold sweep: 101 thresholds x all metrics and disparities", t_sweep),
-        ("slider move: every grouping's metrics at one swept threshold", t_slider),
+        ("threshold explorer figure, 101 slider steps, 20 groups", t_explorer),
     ]
     for what, (wall, cpu) in rows:
         print(f"{what:62s} {wall:9.3f} {cpu:9.3f} {t_mf[0] / wall:10.0f}x {t_mf[1] / cpu:9.0f}x")

@@ -164,11 +164,14 @@ def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkey
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "privacy.py"), default_timeout=60)
     at.session_state["audit_context"] = ctx
     at.session_state["audit"] = {"privacy": section}
+    at.session_state["privacy_tab"] = "Membership inference"
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Attack AUC"] == f"{section['membership_inference']['auc']:.3f}"
     assert any("TF-IDF" in c.value for c in at.caption)
+    at.session_state["privacy_tab"] = "Train privately"
+    at.run()
     layers = next(n for n in at.number_input if n.label == "Trainable encoder layers")
     assert layers.max == 2 and not any(b.label == "Run the privacy-utility sweep" for b in at.button)
     layers.set_value(1)
