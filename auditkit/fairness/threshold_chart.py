@@ -44,7 +44,7 @@ def threshold_explorer(
     *,
     policy: dict[str, tuple[Literal["max", "min"], float]] = DEFAULT_THRESHOLDS,
     start: float = 0.5,
-    height: int = 600,
+    height: int = 620,
 ) -> go.Figure:
     """Group rates at the chosen threshold (left), disparities across thresholds (right), the policy verdicts
     above, and a slider over the sweep's thresholds below."""
@@ -87,10 +87,10 @@ def threshold_explorer(
         steps.append({"label": f"{t:.2f}", "method": "update", "args": [bars, layout, list(range(len(BAR_METRICS)))]})
     fig.update_layout(
         template=TEMPLATE, barmode="group", height=height, margin={"t": 110, "b": 10},
-        legend={"orientation": "h", "y": -0.16, "x": 0},
+        legend={"orientation": "h", "y": -0.2, "x": 0},
         xaxis={"title": grouping.name}, yaxis={"title": "rate", "range": [0, 1.05]},
         xaxis2={"title": "threshold"}, yaxis2={"title": "disparity"},
-        sliders=[{"active": first, "steps": steps, "x": 0, "len": 1, "y": -0.3, "pad": {"t": 30},
+        sliders=[{"active": first, "steps": steps, "x": 0, "len": 1, "y": -0.36, "pad": {"t": 30},
                   "currentvalue": {"prefix": "Decision threshold: ", "font": {"size": 14}},
                   "transition": {"duration": 0}}],
     )
