@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.e2e_support import (browser_page, chromium_available, choose, click_tab, go_to, metric_value, move_chart_slider,
-                               open_app, open_demo, problems, rerun, screenshot, start_app, upload, wait_for_charts,
-                               wait_for_summary)
+from tests.e2e_support import (browser_page, chromium_available, choose, click_tab, go_to, metric_value,
+                               move_chart_slider, open_app, open_demo, problems, rerun, screenshot, start_app, upload,
+                               wait_for_charts, wait_for_summary)
 
 PAGE_TIMEOUT_MS = 300_000
 GOALS = {"audit (click to summary)": None, "first panel after the audit": 5.0, "page switch (median)": 0.3,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import plotly.io as pio
 import streamlit as st
 
 from auditkit.chart_style import TEMPLATE
@@ -22,6 +23,9 @@ from auditkit.jobs import job_slot
 from auditkit.service import audit_and_record
 from auditkit.store import AuditStore, StartupReport
 from auditkit.store.engine import resolve_url
+
+pio.templates["auditkit"] = TEMPLATE
+pio.templates.default = "auditkit"  # every figure the pages make carries AuditKit's style
 
 AUDIT = "audit"
 CONTEXT = "audit_context"
@@ -109,9 +113,9 @@ def selected_tab(labels: list[str], *, key: str) -> tuple[str, Any]:
 
 
 def show_chart(fig: Any, **kwargs: Any) -> Any:
-    """Draw a Plotly figure full width in AuditKit's chart style (`auditkit.chart_style`); returns what
-    `st.plotly_chart` returns (the selection state with `on_select`)."""
-    fig.update_layout(template=TEMPLATE)
+    """Draw a Plotly figure full width in its own template (AuditKit's style, the default for every figure the
+    dashboard makes), not Streamlit's chart theme; returns what `st.plotly_chart` returns (the selection state with
+    `on_select`)."""
     return st.plotly_chart(fig, theme=None, **({"width": "stretch"} | kwargs))
 
 

@@ -99,7 +99,7 @@ def metric_bars(grouping) -> None:
                       margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE)
     show_chart(fig)
     if box := opened("Data behind the chart", key="bars_data"):
-        box.dataframe(grouping.by_group(), width="stretch")
+        box.dataframe(grouping.by_group())
         box.dataframe(table, hide_index=True)
 
 
@@ -121,8 +121,8 @@ def intersection_heatmap(report: FairnessReport) -> None:
                       margin={"t": 30, "b": 10})
     show_chart(fig)
     if box := opened("Data behind the chart", key="heat_data"):
-        box.dataframe(table, width="stretch")
-        box.dataframe(grouping.by_group(), width="stretch")
+        box.dataframe(table)
+        box.dataframe(grouping.by_group())
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -138,7 +138,7 @@ def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     show_chart(cached_explorer(key, grouping_name, ctx), key=f"explorer_{key}_{grouping_name}")
     if box := opened("Data behind the chart", key="threshold_data"):
         sweep = cached_sweep(key, ctx)
-        box.dataframe(sweep.disparity_frame(grouping_name), width="stretch")
+        box.dataframe(sweep.disparity_frame(grouping_name))
         box.dataframe(sweep.metrics_frame(grouping_name), hide_index=True)
 
 
@@ -290,8 +290,8 @@ def error_panel(ctx: AuditContext, key: str) -> None:
         set_cohort(rows, f"{first} = {point['y']} and {second} = {point['x']}")
         st.rerun()
     if box := opened("Data behind the heat map", key="heatmap_data"):
-        box.dataframe(rate, width="stretch")
-        box.dataframe(count, width="stretch")
+        box.dataframe(rate)
+        box.dataframe(count)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Swapping identity terms and re-scoring ...")
@@ -337,7 +337,7 @@ def class_report(ctx: AuditContext, key: str) -> FairnessReport:
     st.info(f"Multiclass model ({len(multi.classes)} classes): each class is assessed one-vs-rest; the table shows "
             "the macro view (disparities averaged over classes).")
     macro = {name: multi.macro_disparities(name) for name in multi.names}
-    st.dataframe(pd.DataFrame(macro).T.rename(columns=glossary.TITLES), width="stretch")
+    st.dataframe(pd.DataFrame(macro).T.rename(columns=glossary.TITLES))
     chosen = st.selectbox("Class (one-vs-rest)", multi.classes, key="ovr_class",
                           help="The panel below treats this class as the positive outcome and every other as negative.")
     return multi.per_class[chosen]

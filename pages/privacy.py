@@ -147,7 +147,7 @@ def calculator() -> None:
             show_error(e)
 
 
-def summary(section: dict) -> None:
+def summary_cards(section: dict) -> None:
     """The page's answers in four cards: guarantee, measured leakage, personal data, re-identification risk."""
     dp, mia, pii, kanon = (section.get("dp"), section["membership_inference"], section["pii"],
                            section.get("k_anonymity"))
@@ -388,7 +388,7 @@ def main() -> None:
             show_error(e)
             return
     dp = section.get("dp")
-    summary(section)
+    summary_cards(section)
     label, tab = selected_tab(["Guarantee", "Membership inference", "Personal data", "Epsilon calculator",
                                "Train privately"], key="privacy_tab")
     with tab:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from auditkit.chart_style import OKABE_ITO
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -64,7 +65,10 @@ def test_chosen_metrics_are_the_bars(tmp_path):
     at.run()
     assert not at.exception
     [chart] = at.get("plotly_chart")
-    assert [t["name"] for t in json.loads(chart.proto.spec)["data"]] == ["Accuracy", "Precision"]
+    spec = json.loads(chart.proto.spec)
+    assert [t["name"] for t in spec["data"]] == ["Accuracy", "Precision"]
+    assert spec["layout"]["template"]["layout"]["colorway"] == list(OKABE_ITO)  # AuditKit's chart style
+    assert chart.proto.theme == ""  # not Streamlit's chart theme
     assert set(at.dataframe[1].value["metric"]) == {"accuracy", "precision"}
 
 
