@@ -75,11 +75,15 @@ def test_analyst_sees_upload_controls(workspace):
     assert len(at.get("file_uploader")) == 2
 
 
+def _stored_report(email: str, workspace: Path) -> AppTest:
+    """The Report page of an audit already in the store, for the signed-in `email`."""
+    audit_id = AuditStore().record_audit(AUDIT, "loans")
+    return _app({"is_logged_in": True, "email": email}, workspace, "pages/report.py", audit=AUDIT,
+                audit_id=audit_id)
+
+
 def test_reviewer_gets_the_sign_off_form_without_a_name_field(workspace):
-    store = AuditStore()
-    audit_id = store.record_audit(AUDIT, "loans")
-    at = _app({"is_logged_in": True, "email": "rob@example.org"}, workspace, "pages/report.py",
-              audit=AUDIT, audit_id=audit_id)
+    at = _stored_report("rob@example.org", workspace)
     assert not at.exception
     assert not at.text_input  # no name to type: the signed-in identity is recorded
     assert "Signing as rob@example\\.org." in [c.value for c in at.caption]
@@ -88,10 +92,7 @@ def test_reviewer_gets_the_sign_off_form_without_a_name_field(workspace):
 
 
 def test_analyst_gets_no_sign_off_form(workspace):
-    store = AuditStore()
-    audit_id = store.record_audit(AUDIT, "loans")
-    at = _app({"is_logged_in": True, "email": "ann@example.org"}, workspace, "pages/report.py",
-              audit=AUDIT, audit_id=audit_id)
+    at = _stored_report("ann@example.org", workspace)
     assert not at.exception
     assert "Record sign-off" not in [b.label for b in at.button]
     assert "Signing audits off is for users with the reviewer role" in _infos(at)

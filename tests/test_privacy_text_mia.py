@@ -114,16 +114,22 @@ def test_untrained_text_model_does_not_leak(tmp_path):
     assert abs(loss.auc - 0.5) < 0.12
 
 
+def _text_context(frame: pd.DataFrame, sensitive: tuple[str, ...], model, tok, tmp_path) -> AuditContext:
+    """An audit context of the two-class text model on `frame` (labels are also the predictions)."""
+    spec = AuditSpec(target="label", sensitive=sensitive, features=(), text_column="text")
+    loaded = LoadedModel(kind="text", module=model, sha256="t" * 64, fmt="hf", n_outputs=2, tokenizer=tok,
+                         class_names=("class_0", "class_1"), max_length=32)
+    y_true = frame["label"].to_numpy(dtype=str)
+    return AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"),
+                        Settings(home=tmp_path), model=loaded)
+
+
 def test_section_runs_text_mia_on_split_rows(overfit, tmp_path):
     model, tok, members, y_m, nonmembers, y_n = overfit
     frame = pd.DataFrame({"text": members + nonmembers, "label": [f"class_{v}" for v in np.r_[y_m, y_n]],
                           "group": np.tile(["g1", "g2"], N), "split": ["train"] * N + ["test"] * N})
-    spec = AuditSpec(target="label", sensitive=("group",), features=(), text_column="text")
-    loaded = LoadedModel(kind="text", module=model, sha256="t" * 64, fmt="hf", n_outputs=2, tokenizer=tok,
-                         class_names=("class_0", "class_1"), max_length=32)
-    y_true = frame["label"].to_numpy(dtype=str)
-    ctx = AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"), Settings(home=tmp_path),
-                       model=loaded)
+    ctx = _text_context(frame, ("group",), model, tok, tmp_path)
+    spec, loaded, y_true = ctx.spec, ctx.model, ctx.y_true
     s = build_section(ctx)
     mia = s["membership_inference"]
     want = membership_audit_text(model, tok, members, y_m, nonmembers, y_n, sensitive=frame[["group"]],
@@ -152,12 +158,7 @@ def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkey
     model, tok, members, y_m, nonmembers, y_n = overfit
     frame = pd.DataFrame({"text": members + nonmembers, "label": [f"class_{v}" for v in np.r_[y_m, y_n]],
                           "split": ["train"] * N + ["test"] * N})
-    spec = AuditSpec(target="label", sensitive=(), features=(), text_column="text")
-    loaded = LoadedModel(kind="text", module=model, sha256="t" * 64, fmt="hf", n_outputs=2, tokenizer=tok,
-                         class_names=("class_0", "class_1"), max_length=32)
-    y_true = frame["label"].to_numpy(dtype=str)
-    ctx = AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"), Settings(home=tmp_path),
-                       model=loaded)
+    ctx = _text_context(frame, (), model, tok, tmp_path)
     section = build_section(ctx)
     finetune = text.dp_finetune_text  # one epsilon point and no non-private baseline keep the test short
     monkeypatch.setattr(text, "dp_finetune_text", lambda *a, **k: finetune(*a, **k, curve_points=1, baseline=False))
