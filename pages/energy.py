@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from auditkit.chart_style import COLORBAR_RIGHT, legend_above
 from auditkit.context import AuditContext
 from auditkit.energy.carbon import DEFAULT_REGION, regions
 from auditkit.energy.equivalents import equivalents
@@ -73,7 +74,8 @@ def phase_chart(section: dict) -> None:
     for component, part in table.groupby("component", sort=False):
         fig.add_bar(x=part["phase"], y=part["kwh"], name=component, marker_color=PALETTE.get(component, "#000000"))
     fig.update_layout(barmode="stack", yaxis_title="kWh (net of idle)", xaxis_title="phase", height=340,
-                      legend_title="component", margin=dict(t=30))
+                      legend_title="component")
+    legend_above(fig)
     show_chart(fig)
     if box := opened("Data behind the chart", key="phases_data"):
         box.dataframe(table, hide_index=True)
@@ -166,7 +168,8 @@ def variants(ctx: AuditContext | None, region: str) -> None:
         textposition="top center",
         marker=dict(size=14, color=table["demographic_parity_difference"], colorscale="Cividis", showscale=True,
                     colorbar=dict(title="DP diff."))))
-    fig.update_layout(xaxis_title="kWh per 1,000 predictions", yaxis_title="accuracy", height=360, margin=dict(t=30))
+    fig.update_layout(xaxis_title="kWh per 1,000 predictions", yaxis_title="accuracy", height=360,
+                      margin={"r": COLORBAR_RIGHT})
     show_chart(fig)
     st.dataframe(table, hide_index=True)
     for name, why in result["skipped"].items():

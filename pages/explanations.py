@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from auditkit.chart_style import COLORBAR_RIGHT, TITLED_TOP, label_room, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.explain.attention import AttentionMaps, attention_maps
@@ -188,7 +189,8 @@ def esc(text: object) -> str:
 def bar(labels: list[str], values: list[float], *, title: str, x_title: str, signed: bool = False) -> go.Figure:
     colours = [BLUE if v >= 0 else ORANGE for v in values] if signed else BLUE
     fig = go.Figure(go.Bar(x=values, y=[esc(label) for label in labels], orientation="h", marker_color=colours))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
+                      margin={"t": TITLED_TOP, "l": label_room(labels)})
     return fig
 
 
@@ -241,10 +243,11 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
         jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(xs))
         fig = go.Figure(go.Scatter(x=xs, y=np.repeat(np.arange(len(order)), len(a.values)) + jitter, mode="markers",
                                    marker={"color": colour, "colorscale": "Cividis", "size": 4,
-                                           "colorbar": {"title": "feature value (low→high)"}},
+                                           "colorbar": {"title": {"text": "feature value (low→high)", "side": "right"}}},
                                    text=[esc(y) for y in ys], hovertemplate="%{text}: SHAP %{x:.3f}<extra></extra>"))
         fig.update_layout(title="Each dot is one row: its SHAP value, coloured by the feature's value",
                           xaxis_title=f"SHAP ({a.output})", height=150 + 30 * len(order),
+                          margin={"t": TITLED_TOP, "l": label_room(order), "r": COLORBAR_RIGHT},
                           yaxis={"tickvals": list(range(len(order))), "ticktext": [esc(f) for f in order],
                                  "autorange": "reversed"})
         show_chart(fig, key="beeswarm")
@@ -255,7 +258,7 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
         k = names.index(feature)
         fig = go.Figure(go.Scatter(x=a.data[:, k], y=a.values[:, k], mode="markers", marker={"color": BLUE, "size": 5}))
         fig.update_layout(title="How the feature's value moves its contribution", xaxis_title="feature value",
-                          yaxis_title=f"SHAP ({a.output})")
+                          yaxis_title=f"SHAP ({a.output})", margin={"t": TITLED_TOP})
         show_chart(fig, key="dependence")
         st.dataframe(pd.DataFrame({"row": exp.rows, "value": a.data[:, k], "shap": a.values[:, k]}), hide_index=True)
 
@@ -276,7 +279,9 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
                              for g in frame.columns])
             fig.update_layout(title=f"Mean SHAP per group of {esc(attr)}", barmode="group",
                               xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
-                              height=150 + 30 * len(order), colorway=[BLUE, ORANGE, "#009E73", "#CC79A7"])
+                              height=150 + 30 * len(order), colorway=[BLUE, ORANGE, "#009E73", "#CC79A7"],
+                              margin={"t": TITLED_TOP, "l": label_room(order)})
+            legend_above(fig)
             show_chart(fig, key=f"group_{attr}")
             diff = exp.group_difference[attr]
             st.caption(f"The feature that differs most between groups of {md(attr)} is **{md(next(iter(diff)))}**: "
@@ -297,7 +302,8 @@ def waterfall(one: Attribution) -> None:
         measure=["absolute"] + ["relative"] * len(order) + ["total"],
         increasing={"marker": {"color": BLUE}}, decreasing={"marker": {"color": ORANGE}}))
     fig.update_layout(title=f"Row {int(one.rows[0])}: from the base value to the model's output",
-                      xaxis_title=f"{one.output}", yaxis={"autorange": "reversed"})
+                      xaxis_title=f"{one.output}", yaxis={"autorange": "reversed"},
+                      margin={"t": TITLED_TOP, "l": label_room(["base value", "model output", *names])})
     show_chart(fig, key="waterfall")
     st.dataframe(pd.DataFrame({"feature": [names[j] for j in order], "value": one.data[0][order],
                                "shap": vals[order]}), hide_index=True)
@@ -438,7 +444,9 @@ def attention_view(maps: AttentionMaps) -> None:
                                ("rollout", "Attention rollout across all layers", maps.rollout)]:
         shown = [esc(label) for label in labels]
         fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Cividis"))
-        fig.update_layout(title=title, yaxis={"autorange": "reversed"})
+        fig.update_layout(title=title, yaxis={"autorange": "reversed"},  # tokens below are turned upright
+                          margin={"t": TITLED_TOP, "l": label_room(shown), "b": label_room(shown, pad=40),
+                                  "r": COLORBAR_RIGHT})
         show_chart(fig, key=key)
         st.dataframe(pd.DataFrame(matrix, index=labels, columns=labels))
 

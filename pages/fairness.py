@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from auditkit.chart_style import LEGEND_ABOVE, OKABE_ITO
+from auditkit.chart_style import COLORBAR_RIGHT, OKABE_ITO, TITLED_TOP, label_room, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
@@ -15,6 +15,7 @@ from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport
 from auditkit.fairness import glossary
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
 from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap, heatmap_cell_rows
+from auditkit.fairness.group_chart import group_bars
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
 from auditkit.fairness.policy import check_sentence
 from auditkit.fairness.section import fairness_report
@@ -82,25 +83,21 @@ def disparity_cards(grouping: GroupingReport) -> None:
     show_verdict(ff.passed, plain(ff.sentence))
 
 
-def metric_bars(grouping) -> None:
+@st.cache_resource(max_entries=64, show_spinner=False)
+def cached_bars(report_key: str, grouping_name: str, metrics: tuple[str, ...], _grouping: GroupingReport) -> go.Figure:
+    return group_bars(_grouping, metrics)
+
+
+def metric_bars(grouping: GroupingReport, report_key: str) -> None:
     """Group metric bars with 95% bootstrap whiskers, and the table behind them."""
     chosen = st.pills("Metrics", BAR_METRICS, default=["selection_rate", "recall", "false_positive_rate"],
                       selection_mode="multi", format_func=glossary.TITLES.get, key=f"bar_metrics_{grouping.name}",
                       help="Each bar is one group; whiskers are 95% bootstrap confidence intervals.")
-    table = grouping.intervals_frame()
-    table = table[table["metric"].isin(chosen)]
-    fig = go.Figure()
-    for i, metric in enumerate(chosen):
-        part = table[table["metric"] == metric]
-        fig.add_bar(name=glossary.TITLES[metric], x=part["group"], y=part["value"], marker_color=OKABE_ITO[i % 8],
-                    error_y={"type": "data", "symmetric": False, "array": part["ci_high"] - part["value"],
-                             "arrayminus": part["value"] - part["ci_low"]})
-    fig.update_layout(barmode="group", yaxis_title="rate", xaxis_title=grouping.name, height=380,
-                      margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE)
-    show_chart(fig)
+    show_chart(cached_bars(report_key, grouping.name, tuple(chosen), grouping))
     if box := opened("Data behind the chart", key="bars_data"):
+        table = grouping.intervals_frame()
         box.dataframe(grouping.by_group())
-        box.dataframe(table, hide_index=True)
+        box.dataframe(table[table["metric"].isin(chosen)], hide_index=True)
 
 
 def intersection_heatmap(report: FairnessReport) -> None:
@@ -118,7 +115,7 @@ def intersection_heatmap(report: FairnessReport) -> None:
                                colorscale="Cividis", zmin=0, zmax=1, colorbar={"title": glossary.TITLES[metric]},
                                text=table.round(3).astype(str).to_numpy(), texttemplate="%{text}"))
     fig.update_layout(xaxis_title=grouping.attributes[1], yaxis_title=grouping.attributes[0], height=380,
-                      margin={"t": 30, "b": 10})
+                      margin={"r": COLORBAR_RIGHT})
     show_chart(fig)
     if box := opened("Data behind the chart", key="heat_data"):
         box.dataframe(table)
@@ -192,8 +189,9 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     for i, side in enumerate(["before", "after"]):
         chart.add_bar(name=side, x=shown["metric"].map(glossary.TITLES).fillna("Accuracy (all rows)"),
                       y=shown[side], marker_color=OKABE_ITO[i])
-    chart.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE,
+    chart.update_layout(barmode="group", height=380, margin={"t": TITLED_TOP},
                         title=f"Before and after mitigation: {grouping_name}")
+    legend_above(chart)
     show_chart(chart)
     if box := opened("Data behind the chart", key="mitigation_data"):
         box.dataframe(table, hide_index=True)
@@ -206,7 +204,7 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
             scatter.add_scatter(x=part[disparity], y=part["accuracy"], mode="markers", name=label,
                                 marker={"color": colour, "size": 10})
         scatter.update_layout(xaxis_title=glossary.TITLES[disparity] + " (worst attribute)", yaxis_title="accuracy",
-                              height=360, margin={"t": 30, "b": 10}, title="Accuracy vs disparity trade-off")
+                              height=360, margin={"t": TITLED_TOP}, title="Accuracy vs disparity trade-off")
         show_chart(scatter)
         if box := opened("Data behind the trade-off chart", key="front_data"):
             box.dataframe(front, hide_index=True)
@@ -257,7 +255,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                                     "arrayminus": table["error_rate"] - table["ci95"].str[0]}))
     fig.add_vline(x=result.overall_error_rate, line_dash="dash", annotation_text="overall")
     fig.update_layout(xaxis_title="error rate", yaxis={"autorange": "reversed"}, height=420,
-                      margin={"t": 30, "b": 10, "l": 10}, clickmode="event+select")
+                      margin={"l": label_room(table["description"])}, clickmode="event+select")
     point = _picked(show_chart(fig, on_select="rerun", selection_mode="points",
                                key=f"cohort_bars_{key}"))
     if point is not None:
@@ -282,7 +280,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
     heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[str(c) for c in rate.columns], y=[str(i) for i in rate.index],
                                 colorscale="Cividis", colorbar={"title": "error rate"},
                                 text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
-    heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"t": 30, "b": 10})
+    heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"r": COLORBAR_RIGHT})
     point = _picked(show_chart(heat, on_select="rerun", selection_mode="points",
                                key=f"cohort_heat_{key}_{first}_{second}"))
     if point is not None:
@@ -317,7 +315,8 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     fig = go.Figure()
     fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=OKABE_ITO[5])
     fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=OKABE_ITO[0])
-    fig.update_layout(barmode="group", height=380, margin={"t": 30, "b": 10}, legend=LEGEND_ABOVE)
+    fig.update_layout(barmode="group", height=380)
+    legend_above(fig)
     show_chart(fig)
     if box := opened("Data behind the chart", key="counterfactual_data"):
         box.dataframe(pairs, hide_index=True)
@@ -331,8 +330,9 @@ def cached_multiclass(key: str, _ctx: AuditContext) -> MulticlassReport:
     return fairness_report(_ctx, compared(_ctx))
 
 
-def class_report(ctx: AuditContext, key: str) -> FairnessReport:
-    """Multiclass: the macro view in a table, and the one-vs-rest report of the chosen class for the panel."""
+def class_report(ctx: AuditContext, key: str) -> tuple[FairnessReport, str]:
+    """Multiclass: the macro view in a table, and the one-vs-rest report of the chosen class for the panel (with
+    its cache key)."""
     multi = cached_multiclass(key, ctx)
     st.info(f"Multiclass model ({len(multi.classes)} classes): each class is assessed one-vs-rest; the table shows "
             "the macro view (disparities averaged over classes).")
@@ -340,7 +340,7 @@ def class_report(ctx: AuditContext, key: str) -> FairnessReport:
     st.dataframe(pd.DataFrame(macro).T.rename(columns=glossary.TITLES))
     chosen = st.selectbox("Class (one-vs-rest)", multi.classes, key="ovr_class",
                           help="The panel below treats this class as the positive outcome and every other as negative.")
-    return multi.per_class[chosen]
+    return multi.per_class[chosen], f"{key}/class={chosen}"
 
 
 def main() -> None:
@@ -363,7 +363,7 @@ def main() -> None:
             st.stop()
     multiclass = len(set(ctx.classes)) > 2
     try:
-        report = class_report(ctx, key) if multiclass else cached_report(key, ctx)
+        report, report_key = class_report(ctx, key) if multiclass else (cached_report(key, ctx), key)
     except AuditkitError as e:
         show_error(e)
         st.stop()
@@ -378,7 +378,7 @@ def main() -> None:
                               + (["Counterfactual text test"] if text_model else []), key="fairness_tab")
     with tab:
         if label == "Group metrics":
-            metric_bars(grouping)
+            metric_bars(grouping, report_key)
         elif label == "Intersections":
             intersection_heatmap(report)
         elif label == "Threshold" and (ctx.y_score is None or multiclass):

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from auditkit.chart_style import OKABE_ITO
+from auditkit.chart_style import OKABE_ITO, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
@@ -83,7 +83,7 @@ def curve_chart(curve: list[dict], target: float | None) -> None:
                                line={"color": OKABE_ITO[0]}))
     if target is not None:
         fig.add_hline(y=target, line_dash="dash", line_color=OKABE_ITO[5], annotation_text="target")
-    fig.update_layout(xaxis_title="training step", yaxis_title="epsilon spent", height=320, margin={"t": 30})
+    fig.update_layout(xaxis_title="training step", yaxis_title="epsilon spent", height=320)
     show_chart(fig)
     if box := opened("Data: epsilon over steps", key="epsilon_data"):
         box.dataframe(data, hide_index=True)
@@ -189,8 +189,8 @@ def mia_panel(mia: dict, dp: dict | None) -> None:
         rows += [{"attack": a["attack"], "false positive rate": f, "true positive rate": t}
                  for f, t in zip(a["roc_fpr"], a["roc_tpr"])]
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": "#888", "dash": "dot"}))
-    fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380,
-                      margin={"t": 30})
+    fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380)
+    legend_above(fig)
     show_chart(fig)
     if box := opened("Data: ROC curves and attack summary", key="attack_data"):
         summary = pd.DataFrame([{k: v for k, v in a.items() if not k.startswith("roc_")} for a in mia["attacks"]])
@@ -361,7 +361,7 @@ def sweep_chart(s: dict) -> None:
     fig.add_hline(y=s["baseline_accuracy"], line_dash="dash", line_color=OKABE_ITO[1], annotation_text="non-private")
     fig.add_hline(y=s["majority_accuracy"], line_dash="dot", line_color="#888", annotation_text="majority class")
     fig.update_layout(xaxis_title="epsilon", xaxis_type="log", yaxis_title=f"accuracy ({s['evaluated_on']} rows)",
-                      height=340, margin={"t": 30})
+                      height=340)
     show_chart(fig)
     if box := opened("Data: accuracy by epsilon", key="sweep_data"):
         table = pd.concat([data, pd.DataFrame([{"target_epsilon": None, "epsilon": None, "noise_multiplier": 0.0,

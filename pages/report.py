@@ -21,6 +21,7 @@ AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
 CARD_EDITS = "model_card_edits"
+AUDIT_HASH = "report_audit_hash"
 MAX_POLICY_BYTES = 100_000
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
 
@@ -30,6 +31,21 @@ def cached_report(key: str, fmt: str, _audit: dict[str, Any], _policy: Policy, o
                   signoffs: tuple[dict[str, Any], ...], trail: tuple[dict[str, Any], ...]) -> bytes:
     """A rendered report; `key` is the hash of the audit and the policy."""
     return render_report(_audit, fmt, policy=_policy, card_overrides=overrides, signoffs=signoffs, trail=trail)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_policy(text: str | None) -> Policy:
+    """The shipped default policy (`None`) or edited YAML, parsed once and shared read-only by every session."""
+    return load_policy(None) if text is None else parse_policy(text, source="edited policy")
+
+
+def audit_hash(audit: dict[str, Any]) -> str:
+    """The audit's content hash, computed once per audit shown in this session."""
+    owner, digest = st.session_state.get(AUDIT_HASH, (None, ""))
+    if owner is not audit:
+        digest = params_hash(audit)
+        st.session_state[AUDIT_HASH] = (audit, digest)
+    return digest
 
 
 def choose_policy() -> Policy | None:
@@ -55,8 +71,8 @@ def choose_policy() -> Policy | None:
                 st.session_state[POLICY_TEXT] = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
             text = st.text_area("Policy YAML", key=POLICY_TEXT, height=260,
                                 help="Edit the bounds; the scorecard updates when you click outside the box.")
-            return parse_policy(text, source="edited policy")
-        return load_policy(None)
+            return cached_policy(text)
+        return cached_policy(None)
     except AuditkitError as e:
         show_error(e)
         return None
@@ -131,7 +147,7 @@ def show_signoff(store: AuditStore, audit_id: str) -> None:
                     st.success(f"Recorded: {md_text(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
                 except AuditkitError as e:
                     show_error(e)
-    signoffs = store.get(audit_id).signoffs
+    signoffs = store.signoffs(audit_id)
     if signoffs:
         st.dataframe(pd.DataFrame([s.to_dict() for s in signoffs])[["created", "reviewer", "decision", "comment"]],
                      hide_index=True, width="stretch", key="signoff_table")
@@ -144,10 +160,10 @@ def show_trail(store: AuditStore, audit_id: str) -> None:
         st.success(f"The trail is intact: {check.entries} entries verified.", icon=":material/verified:")
     else:
         st.error(f"The trail was altered at {md_text(check.first_bad)}: {md_text(check.reason)}")
-    events = store.events(audit_id)
-    st.dataframe(pd.DataFrame([{"#": e.seq, "when (UTC)": e.created, "event": e.kind, "by": e.actor,
-                                "entry hash": e.hash} for e in events]),
-                 hide_index=True, width="stretch", key="trail_table")
+    if box := opened("Trail entries of this audit", key="trail_entries"):
+        box.dataframe(pd.DataFrame([{"#": e.seq, "when (UTC)": e.created, "event": e.kind, "by": e.actor,
+                                     "entry hash": e.hash} for e in store.events(audit_id)]),
+                      hide_index=True, width="stretch", key="trail_table")
 
 
 enforce_entry()
@@ -180,13 +196,12 @@ overrides = edit_model_card(audit, card)
 signoffs: tuple[dict[str, Any], ...] = ()
 trail: tuple[dict[str, Any], ...] = ()
 if store is not None and audit_id:
-    record = store.get(audit_id)
-    signoffs = tuple(s.to_dict() for s in record.signoffs)
+    signoffs = tuple(s.to_dict() for s in store.signoffs(audit_id))
     # Exports are logged in the trail; leaving them out of the report keeps a download from invalidating the cache.
     trail = tuple(e.to_dict() for e in store.events(audit_id) if e.kind != "report.exported")
 
 st.header("Download")
-key = params_hash({"audit": audit, "policy": policy.to_dict()})
+key = params_hash({"audit": audit_hash(audit), "policy": policy.to_dict()})
 inputs = audit.get("inputs") if isinstance(audit.get("inputs"), dict) else {}
 stem = f"audit-{str(inputs.get('data_sha256') or key)[:12]}"
 cols = st.columns(4)

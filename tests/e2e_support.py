@@ -36,10 +36,15 @@ IDLE = f'{APP}[data-test-script-state="notRunning"]'
 AUDIT_TIMEOUT_MS = 600_000
 
 # Counts script runs by watching the `data-test-script-state` attribute Streamlit keeps on the app root,
-# so a wait can tell "the rerun my click caused has finished" from "no rerun has started yet".
+# so a wait can tell "the rerun my click caused has finished" from "no rerun has started yet". It also keeps the
+# time of the first pointer or key press since `window.__inputAt` was cleared: timings start when the page gets the
+# input, as a person's click would, not when Playwright starts its pre-click checks.
 _WATCH_RUNS = """() => {
   if (window.__runs) return;
   window.__runs = {started: 0, finished: 0};
+  window.__inputAt = null;
+  for (const type of ['pointerdown', 'keydown'])
+    window.addEventListener(type, e => { if (window.__inputAt === null) window.__inputAt = e.timeStamp; }, true);
   const root = document.querySelector('[data-testid="stApp"]');
   if (root && root.getAttribute('data-test-script-state') === 'running') window.__runs.started++;
   new MutationObserver(changes => {
@@ -50,18 +55,29 @@ _WATCH_RUNS = """() => {
     }
   }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
+_CLEAR_INPUT = "() => { window.__inputAt = null; }"
+_VISIBLE = "const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;"
+# Every visible Plotly chart drawn and shown: Streamlit keeps a chart hidden until it has its container's width.
+_CHARTS_DRAWN = f"""() => {{ {_VISIBLE}
+  if ([...document.querySelectorAll('[data-testid="stSkeleton"]')].some(visible)) return false;
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(visible).every(c => {{
+    const plot = c.querySelector('.js-plotly-plot');
+    return plot && plot.querySelector('.main-svg') && getComputedStyle(plot).visibility !== 'hidden'; }});
+}}"""
 # A run so short that React never paints the "running" state leaves no trace, so after GRACE_MS without a
-# started run an idle app counts as done; a page switch is done sooner, as soon as the new page's title is drawn.
+# started run an idle app counts as done; a page switch is done sooner, as soon as the new page's title and charts
+# are drawn. Returns 0 while not done, then the milliseconds since the input in the page's clock (-1 if no input).
 GRACE_MS = 2000
-_IDLE_AFTER = """([before, since, grace, oldTitle]) => {
+_IDLE_AFTER = f"""([before, since, grace, oldTitle]) => {{
   const root = document.querySelector('[data-testid="stApp"]');
   const idle = root && root.getAttribute('data-test-script-state') === 'notRunning'
     && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
   const title = document.querySelector('[data-testid="stMain"] h1');
   const switched = oldTitle !== null && title && title.textContent !== oldTitle
-    && !document.querySelector('[data-stale="true"]');
-  return idle && (window.__runs.started > before || switched || Date.now() - since > grace);
-}"""
+    && !document.querySelector('[data-stale="true"]') && ({_CHARTS_DRAWN})();
+  if (!(idle && (window.__runs.started > before || switched || Date.now() - since > grace))) return 0;
+  return window.__inputAt === null ? -1 : Math.max(performance.now() - window.__inputAt, 1e-3);
+}}"""
 _TITLE = """() => { const h = document.querySelector('[data-testid="stMain"] h1'); return h ? h.textContent : ''; }"""
 
 
@@ -150,17 +166,21 @@ def open_app(page, url: str, *, timeout_ms: int = 120_000) -> None:
 
 
 def rerun(page, action: Callable[[], object], *, timeout_ms: int = 120_000, new_page: bool = False) -> float:
-    """Do `action` (a click, a key press), wait for the script run it causes to finish; return seconds taken.
+    """Do `action` (a click, a key press), wait for the script run it causes to finish; return seconds taken,
+    from the moment the page received the click or key (Playwright's own pre-click checks excluded).
 
     With `new_page`, the action opens another page: done once that page's title is drawn and the app is idle.
     """
     page.evaluate(_WATCH_RUNS)
+    page.evaluate(_CLEAR_INPUT)
     before, since = page.evaluate("() => [window.__runs.started, Date.now()]")
     old_title = page.evaluate(_TITLE) if new_page else None
     start = time.perf_counter()
     action()
-    page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS, old_title], timeout=timeout_ms, polling=20)
-    return time.perf_counter() - start
+    handle = page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS, old_title], timeout=timeout_ms,
+                                    polling="raf")
+    elapsed_ms = handle.json_value()
+    return elapsed_ms / 1000 if elapsed_ms > 0 else time.perf_counter() - start
 
 
 def wait_idle(page, *, timeout_ms: int = 120_000) -> None:
@@ -183,7 +203,8 @@ def _label(text: str) -> str:
 
 
 def go_to(page, title: str, *, timeout_ms: int = 120_000) -> float:
-    """Switch page through the sidebar link named `title`; return seconds until the new page has rendered."""
+    """Switch page through the sidebar link named `title`; return seconds from the click until the new page has
+    rendered, its charts included."""
     index = nav_titles(page).index(title)
     link = page.locator(NAV_LINK).nth(index)
     return rerun(page, link.click, timeout_ms=timeout_ms, new_page=True)
@@ -195,12 +216,6 @@ def wait_for_charts(page, *, timeout_ms: int = 60_000) -> int:
     return page.evaluate(_CHARTS_COUNT)
 
 
-_VISIBLE = "const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;"
-_CHARTS_DRAWN = f"""() => {{ {_VISIBLE}
-  if ([...document.querySelectorAll('[data-testid="stSkeleton"]')].some(visible)) return false;
-  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(visible)
-    .every(c => c.querySelector('.js-plotly-plot .main-svg'));
-}}"""
 _CHARTS_COUNT = f"""() => {{ {_VISIBLE}
   return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].filter(visible)
     .filter(c => c.querySelector('.js-plotly-plot .main-svg')).length;
@@ -245,20 +260,22 @@ def move_chart_slider(page, fraction: float, echo: str, *, timeout_ms: int = 120
     that is until an annotation reads `echo` followed by the slider's new value.
 
     Plotly sliders run in the browser (no script rerun). Returns the slider's value before and after, and the
-    seconds from the click until the redrawn chart shows the new value.
+    seconds from the page receiving the click until the redrawn chart shows the new value.
     """
     rail = page.locator(".slider-rail-touch-rect").first
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
     before = _slider_value(page)
-    start = time.perf_counter()
+    page.evaluate(_WATCH_RUNS)
+    page.evaluate(_CLEAR_INPUT)
     page.mouse.click(box["x"] + fraction * box["width"], box["y"] + box["height"] / 2)
-    page.wait_for_function(f"""([before, echo]) => {{ {_SLIDER_VALUE}
+    handle = page.wait_for_function(f"""([before, echo]) => {{ {_SLIDER_VALUE}
         const now = value();
-        return now !== before && [...document.querySelectorAll('.annotation-text')]
-          .some(e => e.textContent === `${{echo}} ${{now}}`); }}""", arg=[before, echo], timeout=timeout_ms,
-                           polling="raf")
-    return before, _slider_value(page), time.perf_counter() - start
+        const drawn = now !== before && [...document.querySelectorAll('.annotation-text')]
+          .some(e => e.textContent === `${{echo}} ${{now}}`);
+        return drawn && Math.max(performance.now() - window.__inputAt, 1e-3); }}""", arg=[before, echo],
+                                    timeout=timeout_ms, polling="raf")
+    return before, _slider_value(page), handle.json_value() / 1000
 
 
 _SLIDER_VALUE = "const value = () => document.querySelector('.slider-container .slider-label').textContent.split(': ').pop();"

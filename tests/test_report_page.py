@@ -85,6 +85,9 @@ def test_record_sign_off_and_trail(workspace):
     (signoff,) = store.get(audit_id).signoffs
     assert (signoff.reviewer, signoff.decision, signoff.comment) == ("Rita <b>Reviewer</b>", "reject", "parity gap too large")
     assert "The trail is intact: 3 entries verified." in at.success[-1].value
+    assert not any("event" in d.value.columns for d in at.dataframe)  # entries are sent once opened
+    at.session_state["trail_entries"] = True
+    at.run()
     trail = next(d.value for d in at.dataframe if "event" in d.value.columns)
     assert list(trail["event"]) == ["audit.created", "audit.completed", "signoff"]
 

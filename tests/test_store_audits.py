@@ -71,6 +71,9 @@ def test_signoff_rules_and_trail(store):
     s = store.sign_off(audit_id, "  Dana Reviewer ", "reject", "DPD over limit")
     assert (s.reviewer, s.decision, s.comment) == ("Dana Reviewer", "reject", "DPD over limit")
     assert store.get(audit_id).signoffs == (s,)
+    second = store.sign_off(audit_id, "Lee", "approve")
+    assert store.signoffs(audit_id) == store.get(audit_id).signoffs == (s, second)
+    assert store.signoffs(store.record_audit(AUDIT, "y")) == ()
     with pytest.raises(StoreError, match="approve' or 'reject"):
         store.sign_off(audit_id, "Dana", "maybe")
     with pytest.raises(StoreError, match="reviewer's name"):
@@ -80,7 +83,7 @@ def test_signoff_rules_and_trail(store):
         store.sign_off(pending, "Dana", "approve")
     store.log_event("report.exported", audit_id=audit_id, detail={"format": "html"})
     kinds = [e.kind for e in store.events(audit_id)]
-    assert kinds == ["audit.created", "audit.completed", "signoff", "report.exported"]
+    assert kinds == ["audit.created", "audit.completed", "signoff", "signoff", "report.exported"]
     events = store.events()
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert all(e.prev_hash == p.hash for p, e in zip(events, events[1:]))

@@ -86,7 +86,7 @@ def threshold_explorer(
         bars = {"y": [_values(grouping.metrics[metric][k]) for metric in BAR_METRICS]}
         steps.append({"label": f"{t:.2f}", "method": "update", "args": [bars, layout, list(range(len(BAR_METRICS)))]})
     fig.update_layout(
-        template=TEMPLATE, barmode="group", height=height, margin={"t": 110, "b": 10},
+        template=TEMPLATE, barmode="group", height=height, margin={"t": 110, "b": 225},  # legend, slider and axis titles below
         legend={"orientation": "h", "y": -0.2, "x": 0},
         xaxis={"title": grouping.name}, yaxis={"title": "rate", "range": [0, 1.05]},
         xaxis2={"title": "threshold"}, yaxis2={"title": "disparity"},

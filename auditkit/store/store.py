@@ -242,8 +242,7 @@ class AuditStore:
                 raise StoreError(f"no audit with id {audit_id!r}; `python -m auditkit history` lists them")
             res = conn.execute(select(schema.results.c.audit_json)
                                .where(schema.results.c.audit_id == audit_id)).scalar_one_or_none()
-            signs = tuple(_signoff(s) for s in conn.execute(
-                select(schema.signoffs).where(schema.signoffs.c.audit_id == audit_id).order_by(schema.signoffs.c.id)))
+            signs = _signoffs(conn, audit_id)
             arts = tuple(ArtifactRef(a.sha256, a.kind, a.name, a.size) for a in conn.execute(
                 select(schema.audit_artifacts, schema.artifacts.c.size)
                 .join(schema.artifacts, schema.artifacts.c.sha256 == schema.audit_artifacts.c.sha256)
@@ -340,6 +339,11 @@ class AuditStore:
                 event_seq=ev.seq)).inserted_primary_key[0]
         return SignOff(new_id, audit_id, reviewer, decision, comment, ev.created, ev.seq)
 
+    def signoffs(self, audit_id: str) -> tuple[SignOff, ...]:
+        """An audit's sign-offs in order, without loading its audit.json."""
+        with read_connection(self.engine) as conn:
+            return _signoffs(conn, audit_id)
+
     def log_event(self, kind: str, *, audit_id: str | None = None, actor: str = "",
                   detail: dict[str, Any] | None = None) -> Event:
         """Append an entry (e.g. `report.exported`) to the trail."""
@@ -427,8 +431,10 @@ def _dump(audit: dict[str, Any]) -> str:
         raise StoreError(f"the audit result cannot be stored as JSON ({exc}); convert it with to_dict() first") from None
 
 
-def _signoff(s: Any) -> SignOff:
-    return SignOff(s.id, s.audit_id, s.reviewer, s.decision, s.comment, s.created, s.event_seq)
+def _signoffs(conn: Connection, audit_id: str) -> tuple[SignOff, ...]:
+    rows = conn.execute(select(schema.signoffs).where(schema.signoffs.c.audit_id == audit_id)
+                        .order_by(schema.signoffs.c.id))
+    return tuple(SignOff(s.id, s.audit_id, s.reviewer, s.decision, s.comment, s.created, s.event_seq) for s in rows)
 
 
 def _record(r: Any, **extra: Any) -> AuditRecord:
