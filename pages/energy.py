@@ -6,20 +6,20 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from auditkit.chart_style import COLORBAR_RIGHT, legend_above
+from auditkit.chart_style import COLORBAR_RIGHT
 from auditkit.context import AuditContext
 from auditkit.energy.carbon import DEFAULT_REGION, regions
 from auditkit.energy.equivalents import equivalents
+from auditkit.energy.phase_chart import phase_bars
 from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_training, project_deployment
 from auditkit.energy.section import components_frame, phases_frame, with_region
 from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
+from auditkit.hashing import params_hash
 from pages._access import enforce_entry
 from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
-
-PALETTE = {"cpu": "#0072B2", "gpu": "#E69F00", "ram": "#009E73", "total": "#CC79A7"}  # Okabe-Ito
 
 HELP = {
     "kwh": "Electricity used by the audited run, summed over its phases (load, inference, explanations, training), "
@@ -65,21 +65,20 @@ def headline(section: dict) -> None:
                     "idle machine for a net figure.")
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_phase_bars(key: str, _section: dict) -> go.Figure:
+    return phase_bars(_section)
+
+
 def phase_chart(section: dict) -> None:
-    table = phases_frame(section)
-    if table.empty:
+    if not section.get("phases"):
         st.info("No phase was measured.")
         return
-    fig = go.Figure()
-    for component, part in table.groupby("component", sort=False):
-        fig.add_bar(x=part["phase"], y=part["kwh"], name=component, marker_color=PALETTE.get(component, "#000000"))
-    fig.update_layout(barmode="stack", yaxis_title="kWh (net of idle)", xaxis_title="phase", height=340,
-                      legend_title="component")
-    legend_above(fig)
-    show_chart(fig)
+    show_chart(cached_phase_bars(params_hash(section["phases"]), section))
     if box := opened("Data behind the chart", key="phases_data"):
-        box.dataframe(table, hide_index=True)
-    st.dataframe(components_frame(section), hide_index=True)
+        box.dataframe(phases_frame(section), hide_index=True)
+    if box := opened("How each component was measured", key="components_data"):
+        box.dataframe(components_frame(section), hide_index=True)
 
 
 def projection(section: dict, region: str) -> None:

@@ -14,7 +14,9 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.energy.carbon import carbon_intensity
+from auditkit.chart_style import OKABE_ITO
 from auditkit.energy.meter import EnergyMeter
+from auditkit.energy.phase_chart import phase_bars
 from auditkit.energy.section import build_section, phases_frame, with_region
 from auditkit.energy.sources import ConstantPowerSource
 from auditkit.tabular import TabularMLP
@@ -82,6 +84,10 @@ def test_cards_chart_region_switch_and_projection():
     assert metrics["CO2e (kg, USA)"] == f"{section['co2e_kg']:.3g}"
     assert len(at.get("plotly_chart")) == 1  # only the chosen tab ("This run") runs
     assert "kWh per year" not in metrics
+    assert not at.dataframe  # the tables behind the chart are sent once opened
+    at.session_state["phases_data"] = at.session_state["components_data"] = True
+    at.run()
+    assert [set(d.value["component"]) for d in at.dataframe] == [{"cpu", "ram"}] * 2
     at.selectbox(key="energy_region").set_value("FRA").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -131,3 +137,14 @@ def test_section_helpers():
     assert table["kwh"].sum() == pytest.approx(section["kwh"])
     assert table.loc[(table.phase == "inference") & (table.component == "ram"), "kwh"].item() == \
         pytest.approx(3.6 * 1000 / 3.6e6)
+
+
+def test_phase_bars_stack_each_components_kwh_per_phase():
+    section = _section()
+    fig = phase_bars(section)
+    assert fig.layout.barmode == "stack"
+    bars = {t.name: dict(zip(t.x, t.y)) for t in fig.data}
+    assert bars["cpu"]["inference"] == pytest.approx(36.0 * 1000 / 3.6e6)
+    assert bars["ram"]["load"] == pytest.approx(3.6 * 100 / 3.6e6)
+    assert sum(sum(b.values()) for b in bars.values()) == pytest.approx(section["kwh"])
+    assert [t.marker.color for t in fig.data] == [OKABE_ITO[0], OKABE_ITO[2]]  # cpu, ram
