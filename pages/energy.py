@@ -10,13 +10,12 @@ from auditkit.chart_style import COLORBAR_RIGHT
 from auditkit.context import AuditContext
 from auditkit.energy.carbon import DEFAULT_REGION, regions
 from auditkit.energy.equivalents import equivalents
-from auditkit.energy.phase_chart import phase_bars
 from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_training, project_deployment
 from auditkit.energy.section import components_frame, phases_frame, with_region
-from auditkit.energy.variants import compare_variants
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from pages._access import enforce_entry
+from pages._energy_results import cached_phase_bars, cached_variants
 from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
@@ -36,11 +35,6 @@ def _fmt(value: float | None, unit: str = "") -> str:
     if value is None:
         return "n/a"
     return f"{value:.3g} {unit}".strip()
-
-
-@st.cache_data(max_entries=8, show_spinner="Running the model variants ...")
-def cached_variants(data_sha: str, model_sha: str, region: str, _ctx: AuditContext) -> dict:
-    return compare_variants(_ctx, region=region).to_dict()
 
 
 def headline(section: dict) -> None:
@@ -63,11 +57,6 @@ def headline(section: dict) -> None:
             st.info("The run used no measurable energy above the idle baseline: on a machine busy with other work, "
                     "a short run cannot be told apart from the background load. Re-run the audit on an otherwise "
                     "idle machine for a net figure.")
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def cached_phase_bars(key: str, _section: dict) -> go.Figure:
-    return phase_bars(_section)
 
 
 def phase_chart(section: dict) -> None:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 import time
-from collections import OrderedDict
 from typing import Any, Callable
 
 import numpy as np
@@ -16,14 +14,14 @@ import streamlit as st
 from auditkit.chart_style import COLORBAR_RIGHT, TITLED_TOP, label_room, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
-from auditkit.explain.attention import AttentionMaps, attention_maps
-from auditkit.explain.base import Attribution, TokenAttribution, check_row
-from auditkit.explain.integrated_gradients import integrated_gradients
+from auditkit.explain.attention import AttentionMaps
+from auditkit.explain.base import Attribution, check_row
 from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
-from auditkit.explain.tabular import TabularExplanation, explain_row, explain_tabular_audit
-from auditkit.explain.text import TextExplanation, explain_text_audit, explain_text_row, scorer_for
+from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
+from auditkit.explain.text import TextExplanation, explain_text_audit
 from auditkit.jobs import BackgroundJob
 from pages._access import enforce_entry
+from pages._explain_results import cached_run, keep_run, row_explanation, text_attention, text_ig, text_row
 from pages._shared import current_context, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
@@ -49,29 +47,6 @@ WAIT_S = 20.0
 def md(text: object) -> str:
     """User-supplied text escaped for Streamlit markdown (no HTML is ever rendered from it)."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
-
-
-@st.cache_resource
-def finished_runs() -> tuple[OrderedDict, threading.Lock]:
-    """Complete explanations by content key, shared by every session (the 8 most recently used); runs that were
-    stopped early stay in their own session only."""
-    return OrderedDict(), threading.Lock()
-
-
-def cached_run(key: tuple) -> Any:
-    store, lock = finished_runs()
-    with lock:
-        if key in store:
-            store.move_to_end(key)
-        return store.get(key)
-
-
-def keep_run(key: tuple, result: Any) -> None:
-    store, lock = finished_runs()
-    with lock:
-        store[key] = result
-        while len(store) > 8:
-            store.popitem(last=False)
 
 
 def session_jobs() -> dict[tuple, BackgroundJob]:
@@ -156,29 +131,6 @@ def stopped_note(result: TabularExplanation | TextExplanation, unit: str, key: t
     if st.button(f"Explain all {result.rows_requested:,} {unit}", key="explain_all"):
         session_jobs().pop(key, None)
         st.rerun()
-
-
-@st.cache_data(max_entries=64, show_spinner="Explaining the row ...")
-def row_explanation(data_sha256: str, model_sha256: str, row: int, background_size: int,
-                    _ctx: AuditContext) -> Attribution:
-    return explain_row(_ctx, row, background_size=background_size)
-
-
-@st.cache_data(max_entries=64, show_spinner="Explaining the text ...")
-def text_row(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> tuple[TokenAttribution, bool]:
-    return explain_text_row(_ctx, row)
-
-
-@st.cache_data(max_entries=64, show_spinner="Reading attention ...")
-def text_attention(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> AttentionMaps:
-    m = _ctx.model
-    return attention_maps(m.module, m.tokenizer, _ctx.texts()[row], max_length=m.max_length)
-
-
-@st.cache_data(max_entries=64, show_spinner="Running Integrated Gradients ...")
-def text_ig(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> tuple[TokenAttribution, bool]:
-    scorer = scorer_for(_ctx.model, _ctx.positive_label, tuple(_ctx.classes))
-    return integrated_gradients(scorer, _ctx.texts()[row])
 
 
 def esc(text: object) -> str:

@@ -11,18 +11,15 @@ from auditkit.chart_style import COLORBAR_RIGHT, OKABE_ITO, TITLED_TOP, label_ro
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
-from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport
+from auditkit.fairness import FairnessReport, GroupingReport
 from auditkit.fairness import glossary
-from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
-from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap, heatmap_cell_rows
-from auditkit.fairness.group_chart import group_bars
-from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, MitigationResult, reduction, threshold_optimizer
+from auditkit.fairness.errors_analysis import heatmap_cell_rows
+from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY
 from auditkit.fairness.policy import check_sentence
-from auditkit.fairness.section import fairness_report
-from auditkit.fairness.threshold_chart import threshold_explorer
-from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
-from auditkit.hashing import params_hash
 from pages._access import enforce_entry
+from pages._fairness_results import (cached_bars, cached_counterfactual, cached_errors, cached_explorer,
+                                     cached_heatmap, cached_mitigation, cached_report, cached_sweep, compared,
+                                     context_key)
 from pages._shared import (current_context, opened, selected_tab, set_cohort, show_chart, show_empty_state,
                            show_error, show_verdict)
 
@@ -35,34 +32,6 @@ BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_posit
 def plain(text: str) -> str:
     """User-supplied text (group values, column names) escaped for Streamlit markdown."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
-
-
-def context_key(ctx: AuditContext) -> str:
-    return params_hash({
-        "data": ctx.data_sha256,
-        "model": ctx.model.sha256 if ctx.model else None,
-        "prediction_column": ctx.spec.prediction_column,
-        "score_column": ctx.spec.score_column,
-        "sensitive": list(ctx.spec.sensitive),
-        "positive": ctx.positive_label,
-        "min_group_size": ctx.settings.min_group_size,
-    })
-
-
-def compared(ctx: AuditContext) -> pd.DataFrame:
-    """The sensitive columns to compare: in a cohort, those with two or more groups among its rows."""
-    frame = ctx.sensitive_features
-    return frame[[c for c in frame if frame[c].nunique() > 1]] if ctx.cohort else frame
-
-
-@st.cache_resource(max_entries=8, show_spinner="Computing group metrics ...")
-def cached_report(key: str, _ctx: AuditContext) -> FairnessReport:
-    return fairness_report(_ctx, compared(_ctx))
-
-
-@st.cache_resource(max_entries=8, show_spinner="Sweeping decision thresholds ...")
-def cached_sweep(key: str, _ctx: AuditContext) -> ThresholdSweep:
-    return threshold_sweep(_ctx.y_true, _ctx.y_score, compared(_ctx), pos_label=_ctx.positive_label)
 
 
 def disparity_cards(grouping: GroupingReport) -> None:
@@ -81,11 +50,6 @@ def disparity_cards(grouping: GroupingReport) -> None:
                     delta=f"{verdict} (≥ 0.8)", delta_color="normal" if ff.passed else "inverse", delta_arrow="off",
                     help="Lowest group selection rate divided by the highest (US EEOC disparate-impact rule of thumb).")
     show_verdict(ff.passed, plain(ff.sentence))
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def cached_bars(report_key: str, grouping_name: str, metrics: tuple[str, ...], _grouping: GroupingReport) -> go.Figure:
-    return group_bars(_grouping, metrics)
 
 
 def metric_bars(grouping: GroupingReport, report_key: str) -> None:
@@ -122,11 +86,6 @@ def intersection_heatmap(report: FairnessReport) -> None:
         box.dataframe(grouping.by_group())
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def cached_explorer(key: str, grouping_name: str, _ctx: AuditContext) -> go.Figure:
-    return threshold_explorer(cached_sweep(key, _ctx), grouping_name)
-
-
 def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     """Move the decision threshold and see every group rate and disparity at once: the chart's own slider steps
     through a precomputed sweep in the browser."""
@@ -147,17 +106,6 @@ METHOD_TITLES = {"threshold_optimizer": "Group thresholds on the scores (post-pr
                  "reweighing": "Retrain with reweighed rows (pre-processing)",
                  "balanced_resampling": "Retrain on group-balanced resampled rows (pre-processing)",
                  "adversarial": "Train an adversarial classifier (in-processing)"}
-
-
-@st.cache_resource(max_entries=16, show_spinner="Mitigating ...")
-def cached_mitigation(key: str, method: str, constraint: str, _ctx: AuditContext) -> MitigationResult:
-    if method == "threshold_optimizer":
-        return threshold_optimizer(_ctx.y_true, _ctx.y_score, compared(_ctx), constraint=constraint,
-                                   y_pred=_ctx.y_pred, pos_label=_ctx.positive_label)
-    from sklearn.linear_model import LogisticRegression
-
-    return reduction(LogisticRegression(max_iter=1000), _ctx.features(), _ctx.y_true, compared(_ctx),
-                     method=method, constraint=constraint, pos_label=_ctx.positive_label)
 
 
 def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
@@ -217,17 +165,6 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     xlsx_col.download_button("Mitigated predictions (XLSX)", lambda: safe_xlsx(frame, sheet="mitigated"),
                              f"{name}.xlsx", mime=XLSX_MEDIA_TYPE, key="mit_download_xlsx", on_click="ignore",
                              help="Text that would run as a formula is stored as text.")
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def cached_heatmap(key: str, first: str, second: str, _ctx: AuditContext):
-    return error_heatmap(_ctx.frame, first, second, _ctx.y_true, _ctx.y_pred)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Searching for the cohorts with most errors ...")
-def cached_errors(key: str, _ctx: AuditContext) -> ErrorAnalysis:
-    columns = list(dict.fromkeys([*_ctx.spec.features, *_ctx.spec.sensitive]))
-    return error_cohorts(_ctx.frame[columns], _ctx.y_true, _ctx.y_pred, min_cohort_size=_ctx.settings.min_group_size)
 
 
 def _picked(event) -> dict | None:
@@ -292,13 +229,6 @@ def error_panel(ctx: AuditContext, key: str) -> None:
         box.dataframe(count)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Swapping identity terms and re-scoring ...")
-def cached_counterfactual(key: str, _ctx: AuditContext) -> CounterfactualReport:
-    names = list(_ctx.model.class_names or ()) if _ctx.model else []
-    positive = names.index(_ctx.positive_label) if _ctx.positive_label in names else _ctx.model.n_outputs - 1
-    return counterfactual_test(_ctx.texts(), runner_score_fn(_ctx.model), positive_index=positive)
-
-
 def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     st.caption("Each text is re-scored with identity terms swapped (he/she, christian/muslim, ...). A fair model's "
                "prediction should not flip and its score should barely move.")
@@ -325,15 +255,10 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     st.dataframe(report.examples, hide_index=True)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Computing one-vs-rest group metrics ...")
-def cached_multiclass(key: str, _ctx: AuditContext) -> MulticlassReport:
-    return fairness_report(_ctx, compared(_ctx))
-
-
 def class_report(ctx: AuditContext, key: str) -> tuple[FairnessReport, str]:
     """Multiclass: the macro view in a table, and the one-vs-rest report of the chosen class for the panel (with
     its cache key)."""
-    multi = cached_multiclass(key, ctx)
+    multi = cached_report(key, ctx)
     st.info(f"Multiclass model ({len(multi.classes)} classes): each class is assessed one-vs-rest; the table shows "
             "the macro view (disparities averaged over classes).")
     macro = {name: multi.macro_disparities(name) for name in multi.names}

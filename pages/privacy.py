@@ -13,16 +13,16 @@ from auditkit.chart_style import OKABE_ITO, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
-from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS, epsilon_spent, noise_for_epsilon
+from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS
 from auditkit.jobs import BackgroundJob
 from auditkit.privacy.kanonymity import k_anonymity
-from auditkit.privacy.section import build_section
 from auditkit.privacy.artifacts import trained_part
 from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
 from auditkit.privacy.training import dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
+from pages._privacy_results import cached_epsilon, cached_noise, cached_section
 from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
 
 enforce_entry()  # sign-in first, when configured
@@ -60,21 +60,6 @@ def epsilon_meaning(eps: float) -> str:
     if eps <= 8:
         return "moderate protection, typical of deployed private models."
     return "weak protection: the guarantee allows a single record to change the model noticeably."
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def cached_epsilon(sigma: float, q: float, steps: int, delta: float, accountant: str) -> float:
-    return epsilon_spent(sigma, q, steps, delta=delta, accountant=accountant)
-
-
-@st.cache_data(max_entries=256, show_spinner="Searching for the noise multiplier ...")
-def cached_noise(eps: float, q: float, steps: int, delta: float, accountant: str) -> float:
-    return noise_for_epsilon(eps, q, steps, delta=delta, accountant=accountant)
-
-
-@st.cache_resource(max_entries=8, show_spinner="Running the privacy checks ...")
-def cached_section(key: str, _ctx: AuditContext) -> dict:
-    return build_section(_ctx)
 
 
 def curve_chart(curve: list[dict], target: float | None) -> None:

@@ -10,11 +10,12 @@ from auditkit.access import current_principal
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.hashing import params_hash
-from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, load_policy, parse_policy
-from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, render_report, summary_sentences
+from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, parse_policy
+from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, summary_sentences
 from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
 from pages._access import allowed, enforce_entry, explain_not_allowed
+from pages._report_results import cached_policy, cached_report
 from pages._shared import current_audit, md_text, open_store, opened, show_empty_state, show_error, show_verdict
 
 AUDIT_ID = "audit_id"
@@ -24,19 +25,6 @@ CARD_EDITS = "model_card_edits"
 AUDIT_HASH = "report_audit_hash"
 MAX_POLICY_BYTES = 100_000
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
-
-
-@st.cache_data(max_entries=32, show_spinner="Building the report ...")
-def cached_report(key: str, fmt: str, _audit: dict[str, Any], _policy: Policy, overrides: dict[str, str],
-                  signoffs: tuple[dict[str, Any], ...], trail: tuple[dict[str, Any], ...]) -> bytes:
-    """A rendered report; `key` is the hash of the audit and the policy."""
-    return render_report(_audit, fmt, policy=_policy, card_overrides=overrides, signoffs=signoffs, trail=trail)
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def cached_policy(text: str | None) -> Policy:
-    """The shipped default policy (`None`) or edited YAML, parsed once and shared read-only by every session."""
-    return load_policy(None) if text is None else parse_policy(text, source="edited policy")
 
 
 def audit_hash(audit: dict[str, Any]) -> str:

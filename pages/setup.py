@@ -1,25 +1,15 @@
 """Setup: upload a dataset and a checkpoint, assign column roles, see validation inline."""
-import pandas as pd
 import streamlit as st
 
 from auditkit.audit import load_dataset
-from auditkit.data.io import read_table
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
 from auditkit.service import upload
 from pages._access import allowed, enforce_entry, explain_not_allowed
+from pages._setup_results import read_columns
 from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
 
 ENGINES = {"local": "This machine, in memory", "stream": "This machine, streamed in chunks", "ray": "Ray cluster"}
-
-
-@st.cache_data(max_entries=16, show_spinner="Reading the file ...")
-def read_columns(path: str) -> tuple[list[str], list[str]]:
-    """All column names, and the names of those that look numeric in the first rows (the default model inputs)."""
-    frame = read_table(path, settings=settings())
-    head = frame.head(1000)
-    numeric = [str(c) for c in frame.columns if pd.to_numeric(head[c], errors="coerce").notna().all()]
-    return [str(c) for c in frame.columns], numeric
 
 
 enforce_entry()
