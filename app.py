@@ -4,9 +4,9 @@ import streamlit as st
 from auditkit.access import acting_as
 from auditkit.errors import AuditkitError
 from pages._access import gate, show_user
-from pages._shared import open_store, show_error, warm_up
+from pages._shared import favicon, open_store, show_error, warm_up
 
-st.set_page_config(page_title="AuditKit", page_icon=":material/fact_check:", layout="wide")
+st.set_page_config(page_title="AuditKit", page_icon=favicon(), layout="wide")
 try:
     open_store()  # once per process: integrity check, orphan blobs swept, half-finished runs marked failed
 except AuditkitError as e:

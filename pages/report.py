@@ -1,6 +1,7 @@
 """Report: the scorecard first, the policy it was judged by, downloads, reviewer sign-off and the audit trail."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -195,11 +196,8 @@ stem = f"audit-{str(inputs.get('data_sha256') or key)[:12]}"
 cols = st.columns(4)
 for col, (fmt, label) in zip(cols, [("html", "HTML report"), ("pdf", "PDF report"), ("json", "JSON"),
                                      ("modelcard", "Model card (README.md)")]):
-    try:
-        data = cached_report(key, fmt, audit, policy, overrides, signoffs, trail)
-    except AuditkitError as e:
-        show_error(e)
-        continue
+    # Rendered when clicked (and cached): a visit to the page neither renders nor sends the four files.
+    data = partial(cached_report, key, fmt, audit, policy, overrides, signoffs, trail)
     col.download_button(label, data=data, file_name="README.md" if fmt == "modelcard" else stem + EXTENSIONS[fmt],
                         mime=MEDIA_TYPES[fmt], key=f"download_{fmt}", width="stretch",
                         on_click=log_export if store is not None and audit_id else "ignore",

@@ -53,6 +53,10 @@ def assert_clean(page, where: str) -> None:
 
 def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
     timings: dict[str, float] = {}
+    requested: list[str] = []  # every URL the browser asks for, from a fresh load of the home page on
+    page.on("request", lambda request: requested.append(request.url))
+    page.reload()
+    open_app(page, app.url)
     assert_clean(page, "home")
     screenshot(page, "01-home")
 
@@ -151,6 +155,11 @@ def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
     print(f"  charts drawn per page: {charts}")
     log = re.sub(r"\x1b\[[0-9;]*m", "", app.log())[-3000:]
     assert not broken, f"pages showing an error: {broken}\nserver log tail:\n{log}"
+    # Works offline and tells nobody else what is audited: nothing is fetched from another server (fonts and icons
+    # included), and a visit does not fetch the Report's files (they are made when a download is clicked).
+    reports = [url for url in requested if "/media/" in url and url.rsplit(".", 1)[-1] in ("html", "pdf", "json", "md")]
+    assert len(reports) <= 1, reports  # the HTML report downloaded above
+    assert not {url for url in requested if not url.startswith((app.url, "data:", "blob:"))}
 
 
 def test_upload_csv_and_checkpoint_then_audit(app, page, tmp_path):
