@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import io
 import re
 import threading
 from dataclasses import dataclass
@@ -165,9 +166,9 @@ def show_error(error: AuditkitError) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def favicon(size: int = 64) -> Image.Image:
-    """The browser tab's icon, a white check mark on a blue disc, drawn here so that no page asks an outside server
-    for an icon."""
+def favicon(size: int = 64) -> bytes:
+    """The browser tab's icon (PNG), a white check mark on a blue disc, drawn here so that no page asks an outside
+    server for an icon."""
     y, x = np.mgrid[:size, :size] / (size - 1) * 2 - 1
     icon = np.zeros((size, size, 4), np.uint8)
     icon[x ** 2 + y ** 2 <= 1] = (0, 114, 178, 255)  # Okabe-Ito blue
@@ -176,7 +177,9 @@ def favicon(size: int = 64) -> Image.Image:
         a, b = np.array(start), np.array(end)
         t = np.clip(((points - a) @ (b - a)) / ((b - a) @ (b - a)), 0, 1)
         icon[np.linalg.norm(points - (a + t[..., None] * (b - a)), axis=-1) <= 0.11] = (255, 255, 255, 255)
-    return Image.fromarray(icon)
+    png = io.BytesIO()
+    Image.fromarray(icon).save(png, format="PNG")
+    return png.getvalue()
 
 
 @st.cache_resource(show_spinner=False)

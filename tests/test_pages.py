@@ -78,3 +78,17 @@ def test_run_page_summarises_the_audit(tabular_audit):
 def test_setup_page_asks_for_a_dataset():
     at = page("pages/setup.py").run()
     assert "Upload a dataset" in at.info[0].value
+
+
+def test_tab_icon_is_a_local_png_check_mark_on_the_blue_disc():
+    from io import BytesIO
+
+    from PIL import Image
+
+    from pages._shared import favicon
+
+    icon = Image.open(BytesIO(favicon()))
+    assert (icon.format, icon.size, icon.mode) == ("PNG", (64, 64), "RGBA")
+    assert icon.getpixel((0, 0))[3] == 0  # transparent outside the disc
+    assert icon.getpixel((32, 8)) == (0, 114, 178, 255)  # the blue disc
+    assert icon.getpixel((28, 45)) == (255, 255, 255, 255)  # the check mark's corner
