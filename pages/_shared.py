@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import plotly.io as pio
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageColor
 
-from auditkit.chart_style import TEMPLATE
+from auditkit.chart_style import OKABE_ITO, TEMPLATE
 from auditkit.checkpoints.handle import LoadedModel
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
@@ -171,7 +171,7 @@ def favicon(size: int = 64) -> bytes:
     server for an icon."""
     y, x = np.mgrid[:size, :size] / (size - 1) * 2 - 1
     icon = np.zeros((size, size, 4), np.uint8)
-    icon[x ** 2 + y ** 2 <= 1] = (0, 114, 178, 255)  # Okabe-Ito blue
+    icon[x ** 2 + y ** 2 <= 1] = (*ImageColor.getrgb(OKABE_ITO[0]), 255)
     points = np.stack([x, y], axis=-1)
     for start, end in (((-0.5, 0.05), (-0.12, 0.42)), ((-0.12, 0.42), (0.52, -0.35))):
         a, b = np.array(start), np.array(end)

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from auditkit.chart_style import COLORBAR_RIGHT, TITLED_TOP, label_room, legend_above
+from auditkit.chart_style import COLORBAR_RIGHT, OKABE_ITO, TITLED_TOP, label_room, legend_above
 from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.explain.attention import AttentionMaps
@@ -26,7 +26,7 @@ from pages._shared import current_context, selected_tab, show_chart, show_empty_
 
 enforce_entry()  # sign-in first, when configured
 
-BLUE, ORANGE, GREY = "#0072B2", "#E69F00", "#999999"  # Okabe-Ito: colour-blind safe
+BLUE, ORANGE = OKABE_ITO[0], OKABE_ITO[1]  # positive and negative contributions
 HELP = {
     "method": "How the attributions were computed. 'deep' is DeepSHAP: exact for linear models and additive "
               "for networks of layers and activations; 'partition' is shap's hierarchical method for text.",
@@ -231,7 +231,7 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
                              for g in frame.columns])
             fig.update_layout(title=f"Mean SHAP per group of {esc(attr)}", barmode="group",
                               xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
-                              height=150 + 30 * len(order), colorway=[BLUE, ORANGE, "#009E73", "#CC79A7"],
+                              height=150 + 30 * len(order),
                               margin={"t": TITLED_TOP, "l": label_room(order)})
             legend_above(fig)
             show_chart(fig, key=f"group_{attr}")

@@ -56,6 +56,8 @@ _WATCH_RUNS = """() => {
   }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
 _CLEAR_INPUT = "() => { window.__inputAt = null; }"
+# Milliseconds since that input in the page's clock (never 0, which means "not done yet"); -1 if no input came.
+_SINCE_INPUT = "(window.__inputAt === null ? -1 : Math.max(performance.now() - window.__inputAt, 1e-3))"
 _VISIBLE = "const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;"
 # Every visible Plotly chart drawn and shown: Streamlit keeps a chart hidden until it has its container's width.
 _CHARTS_DRAWN = f"""() => {{ {_VISIBLE}
@@ -76,7 +78,7 @@ _IDLE_AFTER = f"""([before, since, grace, oldTitle]) => {{
   const switched = oldTitle !== null && title && title.textContent !== oldTitle
     && !document.querySelector('[data-stale="true"]') && ({_CHARTS_DRAWN})();
   if (!(idle && (window.__runs.started > before || switched || Date.now() - since > grace))) return 0;
-  return window.__inputAt === null ? -1 : Math.max(performance.now() - window.__inputAt, 1e-3);
+  return {_SINCE_INPUT};
 }}"""
 _TITLE = """() => { const h = document.querySelector('[data-testid="stMain"] h1'); return h ? h.textContent : ''; }"""
 
@@ -171,14 +173,24 @@ def rerun(page, action: Callable[[], object], *, timeout_ms: int = 120_000, new_
 
     With `new_page`, the action opens another page: done once that page's title is drawn and the app is idle.
     """
-    page.evaluate(_WATCH_RUNS)
-    page.evaluate(_CLEAR_INPUT)
+    _start_input_clock(page)
     before, since = page.evaluate("() => [window.__runs.started, Date.now()]")
     old_title = page.evaluate(_TITLE) if new_page else None
     start = time.perf_counter()
     action()
     handle = page.wait_for_function(_IDLE_AFTER, arg=[before, since, GRACE_MS, old_title], timeout=timeout_ms,
                                     polling="raf")
+    return _seconds(handle, start)
+
+
+def _start_input_clock(page) -> None:
+    """Watch script runs and forget earlier input: the next click or key press starts the clock."""
+    page.evaluate(_WATCH_RUNS)
+    page.evaluate(_CLEAR_INPUT)
+
+
+def _seconds(handle, start: float) -> float:
+    """Seconds from the input to done in the page's clock; Python's clock from `start` if no input reached it."""
     elapsed_ms = handle.json_value()
     return elapsed_ms / 1000 if elapsed_ms > 0 else time.perf_counter() - start
 
@@ -266,16 +278,15 @@ def move_chart_slider(page, fraction: float, echo: str, *, timeout_ms: int = 120
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
     before = _slider_value(page)
-    page.evaluate(_WATCH_RUNS)
-    page.evaluate(_CLEAR_INPUT)
+    _start_input_clock(page)
+    start = time.perf_counter()
     page.mouse.click(box["x"] + fraction * box["width"], box["y"] + box["height"] / 2)
     handle = page.wait_for_function(f"""([before, echo]) => {{ {_SLIDER_VALUE}
         const now = value();
         const drawn = now !== before && [...document.querySelectorAll('.annotation-text')]
           .some(e => e.textContent === `${{echo}} ${{now}}`);
-        return drawn && Math.max(performance.now() - window.__inputAt, 1e-3); }}""", arg=[before, echo],
-                                    timeout=timeout_ms, polling="raf")
-    return before, _slider_value(page), handle.json_value() / 1000
+        return drawn && {_SINCE_INPUT}; }}""", arg=[before, echo], timeout=timeout_ms, polling="raf")
+    return before, _slider_value(page), _seconds(handle, start)
 
 
 _SLIDER_VALUE = "const value = () => document.querySelector('.slider-container .slider-label').textContent.split(': ').pop();"
