@@ -112,8 +112,17 @@ def edit_model_card(audit: dict[str, Any], card: Scorecard) -> dict[str, str]:
     return {key: value for key, value in edits.items() if value != defaults[key]}
 
 
-def log_export(store: AuditStore, audit_id: str, fmt: str) -> None:
-    store.log_event("report.exported", audit_id=audit_id, detail={"format": fmt, "via": "dashboard"})
+def exported(fmt: str, key: str, audit: dict[str, Any], policy: Policy, overrides: dict[str, str],
+             signoffs: tuple[dict[str, Any], ...], trail: tuple[dict[str, Any], ...], store: AuditStore | None,
+             audit_id: str | None) -> bytes:
+    """A report file, rendered (and cached) when its download button is clicked; a stored audit's trail logs it.
+
+    Runs without a script rerun: a rerun would replace the button's pending download before the browser fetched it.
+    """
+    data = cached_report(key, fmt, audit, policy, overrides, signoffs, trail)
+    if store is not None and audit_id:
+        store.log_event("report.exported", audit_id=audit_id, detail={"format": fmt, "via": "dashboard"})
+    return data
 
 
 def show_signoff(store: AuditStore, audit_id: str) -> None:
@@ -196,12 +205,10 @@ stem = f"audit-{str(inputs.get('data_sha256') or key)[:12]}"
 cols = st.columns(4)
 for col, (fmt, label) in zip(cols, [("html", "HTML report"), ("pdf", "PDF report"), ("json", "JSON"),
                                      ("modelcard", "Model card (README.md)")]):
-    # Rendered when clicked (and cached): a visit to the page neither renders nor sends the four files.
-    data = partial(cached_report, key, fmt, audit, policy, overrides, signoffs, trail)
+    # A visit neither renders nor sends the four files: each is made when its button is clicked.
+    data = partial(exported, fmt, key, audit, policy, overrides, signoffs, trail, store, audit_id)
     col.download_button(label, data=data, file_name="README.md" if fmt == "modelcard" else stem + EXTENSIONS[fmt],
-                        mime=MEDIA_TYPES[fmt], key=f"download_{fmt}", width="stretch",
-                        on_click=log_export if store is not None and audit_id else "ignore",
-                        args=(store, audit_id, fmt) if store is not None and audit_id else None)
+                        mime=MEDIA_TYPES[fmt], key=f"download_{fmt}", width="stretch", on_click="ignore")
 
 if store is None:
     st.stop()

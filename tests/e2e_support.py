@@ -195,15 +195,6 @@ def _seconds(handle, start: float) -> float:
     return elapsed_ms / 1000 if elapsed_ms > 0 else time.perf_counter() - start
 
 
-def wait_idle(page, *, timeout_ms: int = 120_000) -> None:
-    """Wait until no script run is going on and no spinner is showing (after an action that may rerun)."""
-    page.wait_for_function(f"""() => {{ {_VISIBLE}
-        const root = document.querySelector('[data-testid="stApp"]');
-        return root && root.getAttribute('data-test-script-state') === 'notRunning'
-          && ![...document.querySelectorAll('[data-testid="stSpinner"]')].some(visible); }}""",
-                           timeout=timeout_ms, polling=100)
-
-
 def nav_titles(page) -> list[str]:
     """The page titles listed in the sidebar navigation, in order."""
     return [_label(t) for t in page.locator(NAV_LINK).all_inner_texts()]

@@ -14,10 +14,11 @@ import pytest
 from auditkit.config import Settings
 from auditkit.demo import demo_audit
 from auditkit.hashing import sha256_file
+from auditkit.store import AuditStore
 from tests.builders import tabular_frame, tabular_model
 from tests.e2e_support import (ERROR_BOX, INFO_BOX, PLOTLY, browser_page, chromium_available, choose, click_tab,
                                go_to, metric_value, move_chart_slider, nav_titles, open_app, open_demo, problems, rerun,
-                               screenshot, start_app, upload, wait_for_charts, wait_for_summary, wait_idle)
+                               screenshot, start_app, upload, wait_for_charts, wait_for_summary)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not chromium_available(), reason="needs Chromium at /usr/bin/chromium")]
@@ -136,8 +137,6 @@ def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
         with page.expect_download(timeout=120_000) as info:
             button.click()
         download = info.value
-        page.wait_for_timeout(500)  # the click also reruns the page (the export is logged in the trail)
-        wait_idle(page)
         saved = tmp_path / download.suggested_filename
         download.save_as(saved)
         data_path, _, _ = demo_audit("lending", Settings(home=app.home))
@@ -146,6 +145,9 @@ def test_demo_tour_every_page_charts_slider_download(app, page, tmp_path):
         if saved.suffix == ".html":
             text = saved.read_text(encoding="utf-8")
             assert "<html" in text.lower() and data_sha in text
+        exports = [e.detail for e in AuditStore(settings=Settings(home=app.home)).events()
+                   if e.kind == "report.exported"]
+        assert exports == [{"format": saved.suffix.lstrip("."), "via": "dashboard"}]  # the trail logs the download
         assert_clean(page, "report after download")
         screenshot(page, "21-report-after-download")
 
