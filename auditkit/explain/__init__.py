@@ -8,10 +8,9 @@ from auditkit.explain.base import (
     Background,
     ExplanationError,
     TokenAttribution,
-    available_methods,
-    explain_tabular,
     summarize_background,
 )
+from auditkit.explain.methods import available_methods, explain_tabular
 from auditkit.explain.importance import by_group_importance, global_importance, group_difference
 
 __all__ = [

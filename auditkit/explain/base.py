@@ -1,4 +1,7 @@
-"""Result types, background summaries and the registry of tabular explainers."""
+"""Result types, background summaries and the registry tabular explainers register into.
+
+The built-in explainers are loaded, and called by name, through `auditkit.explain.methods`.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,9 +17,7 @@ Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 CHUNK_ROWS = 128
 
-UNKNOWN_METHOD = "Unknown explanation method {0!r}; available methods are {1}."
 ROWS_EMPTY = "There are no rows to explain; check the dataset and the row limit."
-BAD_FEATURES = "The model takes {0} features but the data has {1} columns; check the audit's feature columns."
 
 
 class ExplanationError(AuditkitError, ValueError):
@@ -202,7 +203,8 @@ _EXPLAINERS: dict[str, TabularExplainer] = {}
 
 
 def register_explainer(name: str) -> Callable[[TabularExplainer], TabularExplainer]:
-    """Decorator: make a tabular explainer available under `name`."""
+    """Decorator: make a tabular explainer available under `name` (the plug-ins that `auditkit.explain.methods`
+    loads register themselves this way)."""
 
     def deco(fn: TabularExplainer) -> TabularExplainer:
         _EXPLAINERS[name] = fn
@@ -211,51 +213,9 @@ def register_explainer(name: str) -> Callable[[TabularExplainer], TabularExplain
     return deco
 
 
-def available_methods() -> tuple[str, ...]:
-    _load_methods()
-    return tuple(sorted(_EXPLAINERS))
-
-
-def _load_methods() -> None:
-    from auditkit.explain import shap_library, tabular_shap  # noqa: F401  (registration side effect)
-
-
-def explain_tabular(
-    module: torch.nn.Module,
-    x: np.ndarray,
-    *,
-    background: Background | np.ndarray,
-    method: str = "deep",
-    output_index: int | None = None,
-    feature_names: tuple[str, ...] | list[str] | None = None,
-    seed: int = 0,
-    progress: Progress | None = None,
-    should_stop: StopCheck | None = None,
-    chunk_size: int = CHUNK_ROWS,
-) -> Attribution:
-    """SHAP values of `module`'s logit for rows `x` (float32 [n, f]) against `background`.
-
-    `method`: "deep" (DeepSHAP rescale rule, exact for linear models, additive by construction; needs gradients),
-    "permutation" (model-agnostic, additive by construction) or "kernel" (KernelSHAP: slow; exact with <= 11 features).
-    Rows are explained `chunk_size` at a time: `progress(rows_done, n)` after each chunk, and once `should_stop()`
-    is true the rows explained so far are returned (`stopped_early`; the first chunk always runs).
-    """
-    _load_methods()
-    if method not in _EXPLAINERS:
-        raise SettingsError(UNKNOWN_METHOD.format(method, ", ".join(sorted(_EXPLAINERS))))
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2 or len(x) == 0:
-        raise ExplanationError(ROWS_EMPTY)
-    if not isinstance(background, Background):
-        background = Background(np.asarray(background, dtype=np.float32),
-                                np.full(len(background), 1.0 / len(background)), "sample")
-    if background.data.shape[1] != x.shape[1]:
-        raise ExplanationError(BAD_FEATURES.format(background.data.shape[1], x.shape[1]))
-    names = tuple(feature_names) if feature_names is not None else tuple(f"x{j}" for j in range(x.shape[1]))
-    if len(names) != x.shape[1]:
-        raise ExplanationError(BAD_FEATURES.format(len(names), x.shape[1]))
-    return _EXPLAINERS[method](module, x, background, output_index=output_index, feature_names=names, seed=seed,
-                               progress=progress, should_stop=should_stop, chunk_size=chunk_size)
+def registered_explainers() -> dict[str, TabularExplainer]:
+    """The explainers registered so far, by name (a copy)."""
+    return dict(_EXPLAINERS)
 
 
 def finish(values: np.ndarray, base: np.ndarray, x: np.ndarray, outputs: np.ndarray, *, method: str,

@@ -14,11 +14,11 @@ from auditkit.explain.base import (
     Progress,
     StopCheck,
     check_row,
-    explain_tabular,
     sample_rows,
     summarize_background,
 )
 from auditkit.explain.importance import by_group_importance, group_difference, rank_agreement
+from auditkit.explain.methods import explain_tabular
 
 NO_MODEL = "No model is loaded, so there is nothing to explain; load a checkpoint and run the audit again."
 
