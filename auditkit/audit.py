@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from auditkit.checkpoints.handle import LoadedModel
 from auditkit.checkpoints.loader import load_model
+from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.io import read_table
@@ -43,7 +43,7 @@ def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "",
                             needs_features=needs_features)
 
 
-def label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
+def label_map(model: ModelHandle, dataset: ValidatedDataset) -> list[str]:
     """The dataset label for each model output index."""
     classes, spec = list(dataset.classes), dataset.spec
     if model.n_classes != len(classes):
@@ -59,23 +59,11 @@ def label_map(model: LoadedModel, dataset: ValidatedDataset) -> list[str]:
     return classes
 
 
-def _model_inputs(model: LoadedModel, dataset: ValidatedDataset) -> tuple[Any, dict[str, Any]]:
-    spec = dataset.spec
-    if model.kind == "text":
-        if not spec.text_column:
-            raise DataValidationError("a text model needs a text column. Fix: choose the text column (--text-column).")
-        return dataset.frame[spec.text_column].astype(str).tolist(), {"text_column": spec.text_column}
-    if model.n_features and len(spec.features) != model.n_features:
-        raise DataValidationError(f"the model takes {model.n_features} features but {len(spec.features)} feature columns were "
-                                  f"chosen ({', '.join(spec.features[:10])}). Fix: choose the feature columns in the model's input order (--features).")
-    return dataset.frame[list(spec.features)].to_numpy(dtype=np.float32), {"features": list(spec.features)}
-
-
-def run_predictions(model: LoadedModel, dataset: ValidatedDataset, data_sha256: str, *, settings: Settings,
+def run_predictions(model: ModelHandle, dataset: ValidatedDataset, data_sha256: str, *, settings: Settings,
                     device: str | None = None, batch_size: int | None = None,
                     progress: Progress | None = None) -> tuple[Predictions, bool]:
     """Predictions for the dataset, from the workspace cache when present; returns (predictions, cached)."""
-    inputs, described = _model_inputs(model, dataset)
+    inputs, described = model.family.inputs(dataset.frame, dataset.spec, model.info)
     key = cache.cache_key(data_sha256=data_sha256, model_sha256=model.sha256, inputs=described,
                           device=str(resolve_device(device)))
     hit = cache.load_cached(key, settings)
@@ -86,7 +74,7 @@ def run_predictions(model: LoadedModel, dataset: ValidatedDataset, data_sha256: 
     return result, False
 
 
-def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None, name: str = "",
+def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | ModelHandle | None = None, name: str = "",
             settings: Settings | None = None, device: str | None = None, batch_size: int | None = None,
             progress: Progress | None = None, allow_pickle_weights: bool = False,
             data_sha256: str | None = None) -> AuditContext:
@@ -100,7 +88,7 @@ def prepare(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | Lo
     if model is None and not spec.prediction_column:
         raise DataValidationError("there is nothing to audit: no model and no prediction column. "
                                   "Fix: give a model checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
-    dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.kind == "tabular")
+    dataset = load_dataset(data, spec, name=name, settings=settings, needs_features=model is not None and model.family.input_role == "features")
     data_sha = data_sha256 or sha256_source(data)
     y_true = dataset.y_true
     if model is None:
@@ -140,7 +128,8 @@ def inputs_section(ctx: AuditContext, *, data_name: str = "") -> dict[str, Any]:
         "data_sha256": ctx.data_sha256,
         "model_sha256": ctx.model.sha256 if ctx.model else None,
         "model_format": ctx.model.fmt if ctx.model else "predictions-only",
-        "model_kind": ctx.model.kind if ctx.model else None,
+        "model_kind": ctx.model.family.kind if ctx.model else None,
+        "model_worker": ctx.model.protections if ctx.model else None,
         "rows": int(len(ctx.frame)),
         "columns": ctx.spec.roles(),
         "classes": list(ctx.classes),
@@ -204,7 +193,7 @@ def _inference_energy(energy: dict[str, Any], ctx: AuditContext) -> dict[str, An
     return energy
 
 
-def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
+def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | ModelHandle | None = None,
               name: str = "", settings: Settings | None = None, device: str | None = None,
               batch_size: int | None = None, progress: Progress | None = None,
               allow_pickle_weights: bool = False, region: str = "USA", engine: str = "local",
@@ -261,7 +250,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     return audit, ctx
 
 
-def _run_chunked(data: str | Path, spec: AuditSpec, model: LoadedModel | None, model_path: str | Path | None,
+def _run_chunked(data: str | Path, spec: AuditSpec, model: ModelHandle | None, model_path: str | Path | None,
                  engine: str, settings: Settings, meter: Any, *, chunk_rows: int | None,
                  **options: Any) -> tuple[dict[str, Any], AuditContext]:
     from auditkit.scale.engine import DEFAULT_CHUNK_ROWS, run_chunked_audit

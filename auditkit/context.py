@@ -12,7 +12,7 @@ from auditkit.data.spec import AuditSpec
 from auditkit.hashing import sha256_bytes
 
 if TYPE_CHECKING:
-    from auditkit.checkpoints.handle import LoadedModel
+    from auditkit.families.handle import ModelHandle
     from auditkit.inference.runner import Predictions
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class AuditContext:
     y_score: np.ndarray | None
     classes: tuple[str, ...]
     settings: Settings
-    model: "LoadedModel | None" = None
+    model: "ModelHandle | None" = None
     predictions: "Predictions | None" = None
     cached: bool = False
     warnings: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ from typing import Any
 
 from auditkit.access import Principal, current_principal, require
 from auditkit.audit import run_audit
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -30,16 +30,16 @@ class AuditRun:
     scorecard: Scorecard
 
 
-def _content_sha(source: str | Path | bytes | LoadedModel | None) -> str | None:
+def _content_sha(source: str | Path | bytes | ModelHandle | None) -> str | None:
     """The content hash recorded when the run starts; None when there is nothing (yet) to hash."""
-    if isinstance(source, LoadedModel):
+    if isinstance(source, ModelHandle):
         return source.sha256
     if isinstance(source, (str, Path)) and not Path(source).exists():
         return None
     return sha256_source(source) if source is not None else None
 
 
-def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | LoadedModel | None = None,
+def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | ModelHandle | None = None,
                      policy: Policy | str | Path | None = None, name: str = "", actor: str = "",
                      settings: Settings | None = None, store: AuditStore | None = None,
                      principal: Principal | None = None, **run_options: Any) -> AuditRun:

@@ -60,28 +60,35 @@ def _safetensors_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors"))
 
 
-def load_hf(folder: Path, sha256: str, *, allow_pickle_weights: bool = False, budget_gb: int = 8) -> LoadedModel:
-    """Load a sequence classifier and its tokenizer from `folder` without running any of its code."""
-    check_folder(folder)
+def check_weights(folder: Path, *, allow_pickle_weights: bool = False, budget_gb: int = 8) -> list[Path]:
+    """The safetensors files to load, their headers checked against the budget; or, with the opt-in, the one
+    pickled state dict to read with the weights-only unpickler. Reads headers only."""
     weights = _safetensors_files(folder)
     for w in weights:
         check_safetensors(w, budget_bytes=budget_gb * 2**30)
-    os.environ["HF_HUB_OFFLINE"] = "1"
     if weights:
-        module = _from_pretrained(folder)
-    else:
-        pickles = [p for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern) if p.name not in _NEVER_LOAD]
-        if not pickles:
-            raise ModelLoadError("the model folder has no weights (model.safetensors). Fix: include the weights file.")
-        if not allow_pickle_weights:
-            raise UnsafeModelError(f"'{pickles[0].name}' is a pickle file, and pickles can run code, so it is not loaded. {_CONVERT}")
-        module = _from_state_dict(folder, pickles[0])
+        return weights
+    pickles = [p for pattern in PICKLE_WEIGHTS for p in folder.glob(pattern) if p.name not in _NEVER_LOAD]
+    if not pickles:
+        raise ModelLoadError("the model folder has no weights (model.safetensors). Fix: include the weights file.")
+    if not allow_pickle_weights:
+        raise UnsafeModelError(f"'{pickles[0].name}' is a pickle file, and pickles can run code, so it is not loaded. {_CONVERT}")
+    return pickles[:1]
+
+
+def load_hf(folder: Path, sha256: str, *, allow_pickle_weights: bool = False, budget_gb: int = 8) -> LoadedModel:
+    """Load a sequence classifier and its tokenizer from `folder` without running any of its code."""
+    check_folder(folder)
+    weights = check_weights(folder, allow_pickle_weights=allow_pickle_weights, budget_gb=budget_gb)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    safetensors = weights[0].suffix == ".safetensors"
+    module = _from_pretrained(folder) if safetensors else _from_state_dict(folder, weights[0])
     tokenizer = _tokenizer(folder, module)
     n_outputs = int(module.config.num_labels)
     labels = tuple(str(module.config.id2label[i]) for i in range(n_outputs)) if module.config.id2label else None
     max_length = min(int(getattr(tokenizer, "model_max_length", 512) or 512),
                      int(getattr(module.config, "max_position_embeddings", 512) or 512))
-    return LoadedModel(kind="text", module=module, sha256=sha256, fmt="hf-safetensors" if weights else "hf-state-dict",
+    return LoadedModel(kind="text", module=module, sha256=sha256, fmt="hf-safetensors" if safetensors else "hf-state-dict",
                        n_outputs=n_outputs, class_names=labels, tokenizer=tokenizer, max_length=max_length)
 
 

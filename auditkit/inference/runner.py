@@ -1,20 +1,20 @@
-"""Batched inference for tabular and text models, with length-sorted dynamic padding for text."""
+"""Batched inference: the model's family runs the forward pass in the model's worker; probabilities here."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from auditkit.checkpoints.handle import LoadedModel
 from auditkit.errors import SettingsError
-from auditkit.inference.device import on_device, resolve_device
+from auditkit.families.handle import ModelHandle
+from auditkit.families.registry import get
+from auditkit.inference.device import resolve_device
+from auditkit.worker.ops import worker_op
 
 Progress = Callable[[int, int], None]
-DEFAULT_BATCH = {"text": {"cpu": 32, "cuda": 256, "mps": 64}, "tabular": {"cpu": 8192, "cuda": 65536, "mps": 8192}}
 _MAX_BATCH = 1_000_000
 
 
@@ -33,78 +33,43 @@ class Predictions:
         return int(self.indices.shape[0])
 
 
-def predict(model: LoadedModel, data: Sequence[str] | np.ndarray | pd.DataFrame, *, batch_size: int | None = None,
+def default_batch_size(model: ModelHandle, device: str | None = None) -> int:
+    """The batch size `predict` uses for `model` on `device` when none is given."""
+    return model.family.batch_size(resolve_device(device).type)
+
+
+def predict(model: ModelHandle, data: Sequence[str] | np.ndarray | pd.DataFrame, *, batch_size: int | None = None,
             device: str | None = None, progress: Progress | None = None) -> Predictions:
-    """Run `model` over `data`: a list of strings (text models) or a 2-D array / DataFrame of features (tabular).
+    """Run `model` over `data` (its family's inputs: a list of strings for text models, a 2-D array or DataFrame of
+    features for tabular ones) in its worker.
 
     Batches are sized per device; on CUDA, bf16 autocast is used and a batch that runs out of memory is halved and retried.
     """
     dev = resolve_device(device)
-    size = DEFAULT_BATCH[model.kind].get(dev.type, 64) if batch_size is None else batch_size
+    size = model.family.batch_size(dev.type) if batch_size is None else batch_size
     if not 1 <= size <= _MAX_BATCH:
         raise SettingsError(f"batch size {size} is out of range. Fix: use 1 to {_MAX_BATCH}.")
-    module = on_device(model.module, dev)
+    inputs = list(data) if model.family.input_role == "text" else np.asarray(data, dtype=np.float32)
     start = time.perf_counter()
-    if model.kind == "text":
-        logits = _predict_text(model, module, list(data), dev, size, progress)
-    else:
-        logits = _predict_tabular(model, module, data, dev, size, progress)
-    probs = _probabilities(logits)
+    logits = model.run(forward, model.family.name, inputs, batch_size=size, device=str(dev), progress=progress)
+    probs = probabilities(np.asarray(logits, dtype=np.float32))
     return Predictions(probs.argmax(axis=1), probs, time.perf_counter() - start, str(dev), size)
 
 
-def _probabilities(logits: torch.Tensor) -> np.ndarray:
-    logits = logits.float()
-    if logits.ndim == 1:
-        p = torch.sigmoid(logits)
+@worker_op
+def forward(model: Any, family: str, inputs: Any, *, batch_size: int, device: str,
+            progress: Progress | None = None) -> np.ndarray:
+    """The family's forward pass over `inputs`: logits in input order (worker)."""
+    logits = get(family).forward(model, inputs, batch_size=batch_size, device=device, progress=progress)
+    return np.asarray(logits, dtype=np.float32)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits: sigmoid of one logit [n] (binary), else softmax over [n, k] (float32)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+    if t.ndim == 1:
+        p = torch.sigmoid(t)
         return torch.stack([1 - p, p], dim=1).numpy()
-    return torch.softmax(logits, dim=1).numpy()
-
-
-def _forward(fn: Callable[[int, int], torch.Tensor], start: int, stop: int, dev: torch.device) -> torch.Tensor:
-    """Run fn(start, stop) under inference mode (bf16 autocast on CUDA); on CUDA OOM split the range in two."""
-    try:
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            return fn(start, stop).float().cpu()
-    except torch.cuda.OutOfMemoryError:
-        if stop - start == 1:
-            raise
-        torch.cuda.empty_cache()
-        mid = (start + stop) // 2
-        return torch.cat([_forward(fn, start, mid, dev), _forward(fn, mid, stop, dev)])
-
-
-def _predict_tabular(model: LoadedModel, module: torch.nn.Module, data: np.ndarray | pd.DataFrame,
-                     dev: torch.device, size: int, progress: Progress | None) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(np.asarray(data, dtype=np.float32)))
-    if x.ndim != 2 or (model.n_features and x.shape[1] != model.n_features):
-        raise SettingsError(f"the model takes {model.n_features} features but the data has shape {tuple(x.shape)}. "
-                            "Fix: choose the feature columns in the model's input order (--features).")
-    out = []
-    for start in range(0, len(x), size):
-        stop = min(start + size, len(x))
-        out.append(_forward(lambda a, b: module(x[a:b].to(dev)), start, stop, dev))
-        if progress:
-            progress(stop, len(x))
-    return torch.cat(out) if out else torch.zeros(0)
-
-
-def _predict_text(model: LoadedModel, module: torch.nn.Module, texts: list[str], dev: torch.device,
-                  size: int, progress: Progress | None) -> torch.Tensor:
-    tok = model.tokenizer
-    encoded = tok(texts, truncation=True, max_length=model.max_length)["input_ids"]
-    order = np.argsort([-len(ids) for ids in encoded], kind="stable")
-    result = torch.empty(len(texts), model.n_outputs)
-    done = 0
-    for start in range(0, len(order), size):
-        idx = order[start:start + size]
-
-        def run(a: int, b: int, idx: np.ndarray = idx) -> torch.Tensor:
-            batch = tok.pad({"input_ids": [encoded[i] for i in idx[a:b]]}, return_tensors="pt")
-            return module(**{k: v.to(dev) for k, v in batch.items()}).logits
-
-        result[torch.from_numpy(idx)] = _forward(run, 0, len(idx), dev)
-        done += len(idx)
-        if progress:
-            progress(done, len(texts))
-    return result.squeeze(-1) if model.n_outputs == 1 else result
+    return torch.softmax(t, dim=1).numpy()

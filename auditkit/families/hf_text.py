@@ -1,0 +1,90 @@
+"""Hugging Face sequence classifiers: a folder or .zip with config.json, safetensors weights and tokenizer files."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditkit.checkpoints.archive import extract_zip
+from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.hf import check_folder, check_weights, load_hf
+from auditkit.checkpoints.pt2 import is_pt2
+from auditkit.config import Settings
+from auditkit.errors import ModelLoadError
+from auditkit.families.base import ModelFamily, ModelInfo, Progress
+from auditkit.families.registry import register
+from auditkit.families.torch_forward import forward_batches, parameter_count
+
+
+class TextClassifier(ModelFamily):
+    name = "hf-text"
+    kind = "text"
+    description = "a Hugging Face text classifier (a folder, or a .zip of it, with config.json, safetensors weights and tokenizer files)"
+    input_role = "text"
+    batch_sizes = {"cpu": 32, "cuda": 256, "mps": 64}
+
+    def sniff(self, path: Path) -> bool:
+        if path.is_dir():
+            return (path / "config.json").is_file()
+        if not path.is_file() or not zipfile.is_zipfile(path):
+            return False
+        try:
+            with zipfile.ZipFile(path) as zf:
+                return not is_pt2(zf) and any(n.endswith("config.json") for n in zf.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return False
+
+    def prepare(self, path: Path, sha256: str, settings: Settings, *, allow_pickle_weights: bool = False) -> Path:
+        folder = path if path.is_dir() else _extracted(path, sha256, settings)
+        check_folder(folder)
+        check_weights(folder, allow_pickle_weights=allow_pickle_weights, budget_gb=settings.max_model_gb)
+        return folder
+
+    def load(self, path: Path, sha256: str, settings: Settings, *, allow_pickle_weights: bool = False) -> LoadedModel:
+        """`allow_pickle_weights`: plain state dicts, read with the weights-only unpickler, on the caller's opt-in."""
+        return load_hf(path, sha256, allow_pickle_weights=allow_pickle_weights, budget_gb=settings.max_model_gb)
+
+    def info(self, model: LoadedModel) -> ModelInfo:
+        layers = int(getattr(model.module.config, "num_hidden_layers", 0) or 0)
+        return ModelInfo(self.name, model.sha256, model.fmt, model.n_outputs, model.class_names,
+                         max_length=model.max_length, parameters=parameter_count(model.module), encoder_layers=layers)
+
+    def forward(self, model: LoadedModel, inputs: Any, *, batch_size: int, device: str,
+                progress: Progress | None) -> np.ndarray:
+        tok = model.tokenizer
+        encoded = tok(list(inputs), truncation=True, max_length=model.max_length)["input_ids"]
+        order = np.argsort([-len(ids) for ids in encoded], kind="stable")
+
+        def batch(module: Any, a: int, b: int, dev: Any) -> Any:
+            padded = tok.pad({"input_ids": [encoded[i] for i in order[a:b]]}, return_tensors="pt")
+            return module(**{k: v.to(dev) for k, v in padded.items()}).logits
+
+        logits = forward_batches(model.module, len(encoded), batch, batch_size=batch_size, device=device,
+                                 progress=progress, order=order)
+        return logits.reshape(len(encoded), model.n_outputs).squeeze(-1) if model.n_outputs == 1 else logits
+
+
+def _extracted(path: Path, sha: str, settings: Settings) -> Path:
+    """Extract a model zip once into the content-addressed model folder of the workspace."""
+    home = settings.path("models")
+    final = home / sha
+    if not final.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=home))
+        try:
+            extract_zip(path, staging, settings)
+            if not final.exists():
+                staging.replace(final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+    entries = [p for p in final.iterdir() if p.name != "__MACOSX"]
+    if not entries:
+        raise ModelLoadError(f"'{path.name}' is an empty zip. Fix: zip the model folder.")
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else final
+
+
+FAMILY = register(TextClassifier())
