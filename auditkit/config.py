@@ -1,14 +1,48 @@
-"""Engine settings, overridable from the environment (prefix AUDITKIT_)."""
+"""Engine settings, overridable from the environment (prefix AUDITKIT_).
+
+A variable that is set but is not a whole number of at least 1 is a `SettingsError` naming the variable and the
+fix, never a traceback and never a silent default.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditkit.errors import SettingsError
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+JOBS_ENV = "AUDITKIT_MAX_JOBS"
+DEFAULT_MAX_JOBS = 2
+
+#: The number settings read from the environment: variable -> (Settings field, what the number counts).
+ENV_NUMBERS: dict[str, tuple[str, str]] = {
+    "AUDITKIT_MAX_FILE_MB": ("max_file_mb", "megabytes a data file may have"),
+    "AUDITKIT_MAX_ARCHIVE_MB": ("max_archive_mb", "megabytes a model archive may expand to"),
+    "AUDITKIT_MIN_GROUP_SIZE": ("min_group_size", "rows a group needs before its numbers are trusted"),
+    "AUDITKIT_MAX_MODEL_GB": ("max_model_gb", "gigabytes of model weights"),
+    "AUDITKIT_EXPLAIN_ROWS": ("explain_rows", "rows explained by default"),
+    "AUDITKIT_EXPLAIN_TEXT_ROWS": ("explain_text_rows", "texts explained by default"),
+}
+
+
+def env_int(name: str, default: int, what: str) -> int:
+    """The whole number in `$name` (at least 1), or `default` when unset or empty; `SettingsError` otherwise."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < 1:
+        raise SettingsError(f"the environment variable {name} is {value!r}, which is not a whole number of at least 1 "
+                            f"({what}). Fix: set {name} to a number such as {default} (the default), or unset it.")
+    return number
+
+
+def max_jobs() -> int:
+    """`$AUDITKIT_MAX_JOBS`: how many audits or training jobs one server runs at once (default 2)."""
+    return env_int(JOBS_ENV, DEFAULT_MAX_JOBS, "audits or training jobs run at once")
 
 
 def default_home() -> Path:
@@ -34,18 +68,19 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        return cls(
-            home=default_home(),
-            max_file_mb=_env_int("AUDITKIT_MAX_FILE_MB", cls.max_file_mb),
-            max_archive_mb=_env_int("AUDITKIT_MAX_ARCHIVE_MB", cls.max_archive_mb),
-            min_group_size=_env_int("AUDITKIT_MIN_GROUP_SIZE", cls.min_group_size),
-            max_model_gb=_env_int("AUDITKIT_MAX_MODEL_GB", cls.max_model_gb),
-            explain_rows=_env_int("AUDITKIT_EXPLAIN_ROWS", cls.explain_rows),
-            explain_text_rows=_env_int("AUDITKIT_EXPLAIN_TEXT_ROWS", cls.explain_text_rows),
-        )
+        """The settings with every `ENV_NUMBERS` variable that is set; `SettingsError` names one that does not parse."""
+        numbers = {attr: env_int(name, getattr(cls, attr), what) for name, (attr, what) in ENV_NUMBERS.items()}
+        return cls(home=default_home(), **numbers)
 
     def path(self, *parts: str) -> Path:
         """A folder inside the workspace, created on first use."""
         p = self.home.joinpath(*parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+def check_environment() -> Settings:
+    """Every number setting of the environment parsed, `$AUDITKIT_MAX_JOBS` included (the CLI and the app check
+    this first, so a bad value is one message before anything runs); returns the settings."""
+    max_jobs()
+    return Settings.from_env()

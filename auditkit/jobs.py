@@ -5,29 +5,39 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import os
 import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+from auditkit.config import max_jobs
 from auditkit.errors import AuditkitError
 
-MAX_JOBS = max(1, int(os.environ.get("AUDITKIT_MAX_JOBS") or 2))
-_slots = threading.BoundedSemaphore(MAX_JOBS)
+_pool: list[threading.BoundedSemaphore] = []
+_pool_lock = threading.Lock()
+
+
+def _slot_pool() -> threading.BoundedSemaphore:
+    """The process-wide worker slots, `$AUDITKIT_MAX_JOBS` of them, made on first use (so a value that does not
+    parse is a `SettingsError` when a job starts, not a failed import)."""
+    with _pool_lock:
+        if not _pool:
+            _pool.append(threading.BoundedSemaphore(max_jobs()))
+        return _pool[0]
 
 
 @contextmanager
 def job_slot(on_wait: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold one of the process-wide `MAX_JOBS` worker slots for the block; `on_wait` is called if none is free."""
-    if not _slots.acquire(blocking=False):
+    """Hold one of the process-wide worker slots for the block; `on_wait` is called if none is free."""
+    slots = _slot_pool()
+    if not slots.acquire(blocking=False):
         if on_wait is not None:
             on_wait()
-        _slots.acquire()
+        slots.acquire()
     try:
         yield
     finally:
-        _slots.release()
+        slots.release()
 
 
 def accepts_should_stop(fn: Callable[..., Any]) -> bool:
@@ -80,7 +90,7 @@ class BackgroundJob:
 
     def _acquire_slot(self) -> bool:
         """Wait for a worker slot; False when the job is cancelled first."""
-        while not _slots.acquire(timeout=0.1):
+        while not _slot_pool().acquire(timeout=0.1):
             if self._stop.is_set():
                 return False
         return True
@@ -92,7 +102,7 @@ class BackgroundJob:
             try:
                 self.result = fn(*args, progress=self._progress, **kwargs)
             finally:
-                _slots.release()
+                _slot_pool().release()
         except AuditkitError as e:
             self.error = str(e)
         except Exception as e:  # re-raised by the reader, where it can be reported

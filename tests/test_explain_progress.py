@@ -15,6 +15,7 @@ from tests.test_explain_section import biased_context
 from tests.test_explain_text import _corpus, _text_context, tiny  # noqa: F401  (tiny is a fixture)
 
 from auditkit import jobs
+from auditkit.config import max_jobs
 from auditkit.explain import explain_tabular, summarize_background
 from auditkit.explain.tabular import explain_tabular_audit
 from auditkit.explain.text import explain_text_audit
@@ -140,16 +141,16 @@ def test_functions_without_should_stop_still_run_and_a_waiting_job_never_starts(
     assert plain.wait(10) and plain.result == ["flag"]  # no should_stop forced on it
 
     started = threading.Event()
-    for _ in range(jobs.MAX_JOBS):
-        jobs._slots.acquire()
+    for _ in range(max_jobs()):
+        jobs._slot_pool().acquire()
     try:
         waiting = BackgroundJob("waiting", lambda progress: started.set())
         time.sleep(0.2)
         waiting.cancel()
         assert waiting.wait(5)
     finally:
-        for _ in range(jobs.MAX_JOBS):
-            jobs._slots.release()
+        for _ in range(max_jobs()):
+            jobs._slot_pool().release()
     assert not started.is_set() and waiting.result is None
 
 

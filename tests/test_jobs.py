@@ -2,6 +2,7 @@ import threading
 import time
 
 from auditkit import jobs
+from auditkit.config import max_jobs
 
 
 def test_at_most_max_jobs_run_at_once():
@@ -17,16 +18,16 @@ def test_at_most_max_jobs_run_at_once():
             running[0] -= 1
         return "ok"
 
-    started = [jobs.BackgroundJob(f"job{i}", work) for i in range(jobs.MAX_JOBS * 3)]
+    started = [jobs.BackgroundJob(f"job{i}", work) for i in range(max_jobs() * 3)]
     assert all(job.wait(10) for job in started)
-    assert peak[0] == jobs.MAX_JOBS
+    assert peak[0] == max_jobs()
     assert all(job.result == "ok" and job.fraction == 1.0 for job in started)
 
 
 def test_a_job_waits_for_a_free_slot_and_says_so():
     waited, done = [], threading.Event()
-    for _ in range(jobs.MAX_JOBS):
-        jobs._slots.acquire()
+    for _ in range(max_jobs()):
+        jobs._slot_pool().acquire()
 
     def late():
         with jobs.job_slot(on_wait=lambda: waited.append(True)):
@@ -35,8 +36,8 @@ def test_a_job_waits_for_a_free_slot_and_says_so():
     thread.start()
     time.sleep(0.1)
     assert waited == [True] and not done.is_set()
-    for _ in range(jobs.MAX_JOBS):
-        jobs._slots.release()
+    for _ in range(max_jobs()):
+        jobs._slot_pool().release()
     thread.join(5)
     assert done.is_set()
 

@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 import sys
 
+from auditkit.config import check_environment
 from auditkit.errors import AuditkitError
 
 
@@ -21,9 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run the command; user-fixable problems print one line on stderr and exit 2."""
+    """Parse arguments, check the environment's settings and run the command; user-fixable problems (a setting
+    that does not parse among them) print one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     try:
+        check_environment()
         return int(args.func(args) or 0)
     except AuditkitError as e:
         print(f"error: {e}", file=sys.stderr)
