@@ -10,6 +10,7 @@ import streamlit as st
 
 from auditkit.context import AuditContext
 from auditkit.energy.phase_chart import phase_bars
+from auditkit.energy.section import EnergyResult
 from auditkit.energy.variants import compare_variants
 
 
@@ -19,5 +20,5 @@ def cached_variants(data_sha: str, model_sha: str, region: str, _ctx: AuditConte
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def cached_phase_bars(key: str, _section: dict) -> go.Figure:
-    return phase_bars(_section)
+def cached_phase_bars(key: str, _result: EnergyResult) -> go.Figure:
+    return phase_bars(_result)

@@ -2,6 +2,8 @@
 and what cheaper variants of the model trade for it."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -11,7 +13,7 @@ from auditkit.context import AuditContext
 from auditkit.energy.carbon import DEFAULT_REGION, regions
 from auditkit.energy.equivalents import equivalents
 from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_training, project_deployment
-from auditkit.energy.section import components_frame, phases_frame, with_region
+from auditkit.energy.section import EnergyResult, components_frame, phases_frame
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from pages._access import enforce_entry
@@ -22,12 +24,13 @@ enforce_entry()  # sign-in first, when configured
 
 HELP = {
     "kwh": "Electricity used by the audited run, summed over its phases (load, inference, explanations, training), "
-           "after subtracting the machine's idle power measured before the run.",
+           "after subtracting the idle power measured before the run.",
     "co2e": "Kilograms of CO2-equivalent: the kWh times the average carbon intensity of the chosen country's grid "
             "(codecarbon's offline data).",
     "per1k": "Electricity of the inference phase divided by the number of predictions, times 1,000.",
     "method": "'measured' means hardware energy counters or power sensors (narrow uncertainty); 'estimated' means "
-              "CPU utilisation x rated power or a memory model (wide uncertainty).",
+              "the process's CPU time x a power per CPU-second, or a memory model (wide uncertainty, shown below "
+              "the cards).",
 }
 
 
@@ -37,41 +40,54 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.3g} {unit}".strip()
 
 
-def headline(section: dict) -> None:
-    low, high = section.get("kwh_interval") or (None, None)
+def estimate_text(result: EnergyResult) -> str:
+    """How the figures were obtained and their uncertainty, in one sentence."""
+    text = result.method_text[:1].upper() + result.method_text[1:]
+    if result.cpu_seconds is not None and result.watts_per_cpu_second is not None:
+        text += (f" ({result.cpu_seconds:.3g} CPU-seconds x {result.watts_per_cpu_second:.3g} W per CPU-second; "
+                 "the CPU has no readable energy counter)")
+    if result.kwh_interval:
+        (low, high), (clow, chigh) = result.kwh_interval, result.co2e_kg_interval or (math.nan, math.nan)
+        text += f": {low:.3g} to {high:.3g} kWh, {clow:.3g} to {chigh:.3g} kg CO2e"
+    if result.kwh_per_1k_predictions_interval:
+        low, high = result.kwh_per_1k_predictions_interval
+        text += f", {low:.3g} to {high:.3g} kWh per 1,000 predictions"
+    return text + "."
+
+
+def headline(result: EnergyResult) -> None:
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Energy (kWh)", _fmt(section["kwh"]), help=HELP["kwh"])
-    c2.metric(f"CO2e (kg, {section['region']})", _fmt(section["co2e_kg"]), help=HELP["co2e"])
-    c3.metric("kWh per 1,000 predictions", _fmt(section["kwh_per_1k_predictions"]), help=HELP["per1k"])
-    c4.metric("Method", section["method"], help=HELP["method"])
-    if low is not None:
-        clow, chigh = section["co2e_kg_interval"]
-        st.caption(f"Uncertainty from the method: {low:.3g} to {high:.3g} kWh, {clow:.3g} to {chigh:.3g} kg CO2e. "
-                   f"Grid intensity {section['carbon_intensity']['g_per_kwh']:.1f} g CO2e/kWh "
-                   f"({section['carbon_intensity']['country_name']}, {section['carbon_intensity']['year']}).")
-    idle = section.get("idle_baseline")
+    c1.metric("Energy (kWh)", _fmt(result.kwh), help=HELP["kwh"])
+    c2.metric(f"CO2e (kg, {result.region})", _fmt(result.co2e_kg), help=HELP["co2e"])
+    c3.metric("kWh per 1,000 predictions", _fmt(result.kwh_per_1k_predictions), help=HELP["per1k"])
+    c4.metric("Method", result.method, help=HELP["method"])
+    st.caption(estimate_text(result))
+    if result.carbon is not None:
+        ci = result.carbon
+        st.caption(f"Grid intensity {ci.g_per_kwh:.1f} g CO2e/kWh ({ci.country_name}, {ci.year}).")
+    idle = result.idle
     if idle:
-        st.caption(f"Idle baseline: {idle['watts']:.1f} W over {idle['seconds']:.1f} s, measured before the run and "
+        st.caption(f"Idle baseline: {idle.watts:.1f} W over {idle.seconds:.1f} s, measured before the run and "
                    "subtracted from every phase (shown separately as idle kWh in the table).")
-        if section["kwh"] == 0:
+        if result.kwh == 0:
             st.info("The run used no measurable energy above the idle baseline: on a machine busy with other work, "
                     "a short run cannot be told apart from the background load. Re-run the audit on an otherwise "
                     "idle machine for a net figure.")
 
 
-def phase_chart(section: dict) -> None:
-    if not section.get("phases"):
+def phase_chart(result: EnergyResult) -> None:
+    if not result.phases:
         st.info("No phase was measured.")
         return
-    show_chart(cached_phase_bars(params_hash(section["phases"]), section))
+    show_chart(cached_phase_bars(params_hash([p.to_dict() for p in result.phases]), result))
     if box := opened("Data behind the chart", key="phases_data"):
-        box.dataframe(phases_frame(section), hide_index=True)
+        box.dataframe(phases_frame(result), hide_index=True)
     if box := opened("How each component was measured", key="components_data"):
-        box.dataframe(components_frame(section), hide_index=True)
+        box.dataframe(components_frame(result), hide_index=True)
 
 
-def projection(section: dict, region: str) -> None:
-    per1k = section.get("kwh_per_1k_predictions")
+def projection(result: EnergyResult, region: str) -> None:
+    per1k = result.kwh_per_1k_predictions
     if not per1k:
         st.info("No inference phase with predictions was measured, so there is nothing to project.")
         return
@@ -177,26 +193,27 @@ def main() -> None:
         st.info("Energy is measured when the audit runs a model; this audit used stored predictions only.")
         training_form(ctx)
         return
-    if section.get("error"):
-        st.warning(section["error"])
+    result = EnergyResult.from_dict(section)
+    if result.error:
+        st.warning(result.error)
     codes = list(regions())
     names = regions()
-    start = section["region"] if section["region"] in names else DEFAULT_REGION
+    start = result.region if result.region in names else DEFAULT_REGION
     region = st.selectbox("Region (grid carbon intensity)", codes, index=codes.index(start), key="energy_region",
                           format_func=lambda c: f"{names[c]} ({c})",
                           help="Country whose average grid carbon intensity converts kWh into CO2e.")
-    measured = section.get("kwh") is not None
+    measured = result.measured
     if measured:
-        section = with_region(section, region)
-        headline(section)
+        result = result.in_region(region)
+        headline(result)
     label, tab = selected_tab((["This run", "Deployment projection"] if measured else [])
                               + ["Efficiency variants", "Training estimate"], key="energy_tab")
     with tab:
         if label == "This run":
-            phase_chart(section)
-            show_equivalents(section["co2e_kg"], "this audit run")
+            phase_chart(result)
+            show_equivalents(result.co2e_kg, "this audit run")
         elif label == "Deployment projection":
-            projection(section, region)
+            projection(result, region)
         elif label == "Efficiency variants":
             variants(ctx, region)
         else:

@@ -75,10 +75,12 @@ def test_cpu_tdp_from_codecarbon_table(model, name, watts):
     from codecarbon.input import DataSource
 
     table = DataSource().get_cpu_power_data()
-    tdp = cpu_tdp(model, threads=16)
+    tdp = cpu_tdp(model, threads=16, sockets=1)
     assert tdp.matched == name and tdp.watts == watts
     assert float(table.loc[table["Name"] == name, "TDP"].iloc[0]) == watts
-    assert tdp.method == "cpu_utilisation_x_tdp"
+    assert tdp.method == "cpu_time_x_tdp_per_thread"
+    assert tdp.watts_per_cpu_second == watts / 16
+    assert cpu_tdp(model, threads=16, sockets=2).watts_per_cpu_second == 2 * watts / 16  # two chips, 16 threads
 
 
 def test_unknown_cpu_gets_codecarbon_default_per_thread():
@@ -86,4 +88,5 @@ def test_unknown_cpu_gets_codecarbon_default_per_thread():
 
     tdp = cpu_tdp("Totally Unknown CPU 9000", threads=6)
     assert tdp.matched is None and tdp.watts == 6 * DEFAULT_POWER_PER_CORE == 24.0
-    assert tdp.method == "cpu_utilisation_x_default_tdp" and "4 W per thread" in tdp.detail
+    assert tdp.watts_per_cpu_second == DEFAULT_POWER_PER_CORE == 4.0
+    assert tdp.method == "cpu_time_x_default_power" and "4 W per thread" in tdp.detail

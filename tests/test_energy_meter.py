@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
-from collections import namedtuple
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
 
 from auditkit.energy.meter import J_PER_KWH, EnergyMeter
-from auditkit.energy.sources import (ConstantPowerSource, CpuUtilisationSource, NoEnergySourceError,
-                                     NvmlEnergySource, NvmlPowerSource, RaplSource, cpu_load_power, detect_nvml,
-                                     detect_sources, find_rapl_domains)
+from auditkit.energy.section import build_section
+from auditkit.energy.sources import (ConstantPowerSource, NoEnergySourceError, NvmlEnergySource, NvmlPowerSource,
+                                     ProcessCpuSource, RaplSource, detect_nvml, detect_sources, find_rapl_domains)
 from auditkit.errors import AuditkitError, SettingsError
 
 
@@ -88,7 +91,7 @@ def test_constant_100w_gpu_power_sampling_for_one_hour_is_0_1_kwh():
     assert report.kwh == pytest.approx(0.1, rel=0, abs=1e-15)
     assert report.phase("inference").seconds == 3600.0
     assert report.kwh_per_1k_predictions == pytest.approx(0.05, abs=1e-15)
-    assert report.to_dict()["components"]["gpu"]["method"] == "nvml_power_sampling"
+    assert build_section(report)["components"]["gpu"]["method"] == "nvml_power_sampling"
     assert report.method == "measured"
 
 
@@ -180,7 +183,7 @@ def test_detect_sources_uses_rapl_for_cpu_and_dram_and_meter_reports_exact_kwh(t
         set_uj(pkg, 36_000_000)   # 36 J
         set_uj(dram, 3_600_000)   # 3.6 J
         clock.t += 2.0
-    d = meter.report().to_dict()
+    d = build_section(meter.report())
     assert d["kwh"] == pytest.approx(39.6 / J_PER_KWH, rel=1e-12)
     assert d["phases"]["inference"]["components_kwh"] == pytest.approx({"cpu": 1e-5, "ram": 1e-6}, rel=1e-12)
     assert d["kwh_per_1k_predictions"] == pytest.approx(39.6 / J_PER_KWH * 2, rel=1e-12)
@@ -189,7 +192,7 @@ def test_detect_sources_uses_rapl_for_cpu_and_dram_and_meter_reports_exact_kwh(t
     assert low == pytest.approx(d["kwh"] * 0.95) and high == pytest.approx(d["kwh"] * 1.05)
 
 
-def test_unreadable_rapl_falls_back_to_utilisation_estimate(tmp_path):
+def test_unreadable_rapl_falls_back_to_the_process_cpu_time_estimate(tmp_path):
     zone = make_rapl(tmp_path, "intel-rapl:0", "package-0", 0)
     (zone / "energy_uj").unlink()
     (zone / "energy_uj").mkdir()  # reading fails with an OSError, as a root-only file does for other users
@@ -197,39 +200,80 @@ def test_unreadable_rapl_falls_back_to_utilisation_estimate(tmp_path):
     assert packages == [] and "not readable" in why
     sources = detect_sources(powercap_root=tmp_path, nvml=FakeNvml(FakeClock(), init_error=True))
     cpu = next(s for s in sources if s.component == "cpu")
-    assert isinstance(cpu, CpuUtilisationSource) and "not readable" in cpu.detail
-    assert cpu.method in ("cpu_utilisation_x_tdp", "cpu_utilisation_x_default_tdp")
+    assert isinstance(cpu, ProcessCpuSource) and "not readable" in cpu.detail
+    assert cpu.method in ("cpu_time_x_tdp_per_thread", "cpu_time_x_default_power")
 
 
-CpuTimes = namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal guest guest_nice")
+def _busy(cpu_seconds: float) -> float:
+    """Spin until this process has used `cpu_seconds` more CPU time; returns the CPU time actually used."""
+    start = time.process_time()
+    while time.process_time() - start < cpu_seconds:
+        sum(i * i for i in range(2000))
+    return time.process_time() - start
 
 
-def test_cpu_utilisation_x_tdp_matches_codecarbon_machine_mode():
-    """Our per-interval power equals codecarbon's CPU._get_power_from_cpu_load for the same load."""
-    from codecarbon.external.hardware import CPU
+def test_cpu_time_estimate_is_cpu_seconds_times_watts_and_never_zero():
+    meter = EnergyMeter("USA", [ProcessCpuSource(4.0)], sample_interval_s=None)
+    meter.measure_idle(seconds=0.2)  # a sleeping process: (almost) no CPU time to subtract
+    with meter.phase("inference", predictions=1000):
+        used = _busy(0.5)
+    d = build_section(meter.report())
+    phase = d["phases"]["inference"]
+    assert phase["cpu_seconds"] == pytest.approx(used, abs=0.03)  # CPU clocks tick every 10 ms
+    assert phase["kwh_gross"] == pytest.approx(phase["cpu_seconds"] * 4.0 / J_PER_KWH, rel=1e-12)
+    assert d["kwh"] == pytest.approx(used * 4.0 / J_PER_KWH, rel=0.08) and d["kwh"] > 0
+    assert (d["method"], d["method_detail"], d["watts_per_cpu_second"]) == ("estimated", "estimated from CPU time", 4.0)
+    assert d["cpu_seconds"] == phase["cpu_seconds"]
+    assert d["components"]["cpu"]["uncertainty_factors"] == [0.25, 4.0]
+    assert d["kwh_per_1k_predictions_interval"] == pytest.approx([d["kwh_per_1k_predictions"] * 0.25,
+                                                                   d["kwh_per_1k_predictions"] * 4.0], rel=1e-12)
 
-    class Load:
-        def __init__(self, pct):
-            self.pct = pct
 
-        def percent(self):
-            return self.pct
-
-    for pct in (0.0, 25.0, 50.0, 80.0, 100.0):
-        cc = object.__new__(CPU)
-        cc._tracking_mode, cc._tdp, cc._cpu_load_meter = "machine", 120.0, Load(pct)
-        assert cpu_load_power(120.0, pct / 100) == pytest.approx(cc._get_power_from_cpu_load().W, rel=1e-12)
+def test_cpu_time_of_a_child_process_is_counted():
+    meter = EnergyMeter("USA", [ProcessCpuSource(10.0)], sample_interval_s=None)
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    with meter.phase("training"):
+        subprocess.run([sys.executable, "-c", spin], check=True)
+    cpu_seconds = build_section(meter.report())["phases"]["training"]["cpu_seconds"]
+    assert 0.28 <= cpu_seconds < 1.5  # the child's 0.3 s (plus its interpreter start-up)
 
 
-def test_cpu_utilisation_source_integrates_load_intervals():
-    times = iter([CpuTimes(0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-                  CpuTimes(10, 0, 0, 10, 0, 0, 0, 0, 0, 0),    # 50 % busy over 10 s
-                  CpuTimes(30, 0, 0, 10, 0, 0, 0, 0, 0, 0)])   # 100 % busy over 5 s
-    src = CpuUtilisationSource(100.0, cpu_times=lambda: next(times))
-    assert src.poll(0.0) == 0.0
-    first = 100.0 * (0.1 + 0.9 * 0.5 ** 3) * 10.0
-    assert src.poll(10.0) == pytest.approx(first, rel=1e-12)
-    assert src.poll(15.0) == pytest.approx(first + 100.0 * 5.0, rel=1e-12)
+class FakeProcess:
+    """psutil.Process-like: own CPU times, reaped children's times, and live children."""
+
+    def __init__(self):
+        self.own, self.reaped, self.kids = 0.0, 0.0, []
+
+    def cpu_times(self):
+        return SimpleNamespace(user=self.own, system=0.0, children_user=self.reaped, children_system=0.0)
+
+    def children(self, recursive=False):
+        return list(self.kids)
+
+
+class FakeChild:
+    def __init__(self, seconds):
+        self.seconds, self.gone = seconds, False
+
+    def cpu_times(self):
+        if self.gone:
+            import psutil
+
+            raise psutil.NoSuchProcess(1234)
+        return SimpleNamespace(user=self.seconds, system=0.0)
+
+
+def test_process_cpu_source_counts_children_once_and_never_goes_down():
+    proc, child = FakeProcess(), FakeChild(0.0)
+    src = ProcessCpuSource(5.0, process=proc, refresh_s=0.0)
+    proc.own = 10.0
+    assert src.poll(0.0) == 0.0                   # the first poll is the zero point
+    proc.own, proc.kids, child.seconds = 11.0, [child], 2.0
+    assert src.poll(1.0) == 5.0 * 3.0             # 1 s own + 2 s of a live child
+    child.gone = True                             # exited, not yet waited for: its time is unreadable
+    assert src.poll(2.0) == 5.0 * 3.0 and src.cpu_seconds == 3.0
+    proc.kids, proc.reaped = [], 2.5              # waited for: the system reports its final 2.5 s
+    assert src.poll(3.0) == 5.0 * 3.5
 
 
 def test_idle_baseline_is_subtracted_and_reported_separately():
@@ -243,7 +287,7 @@ def test_idle_baseline_is_subtracted_and_reported_separately():
     nvml.watts = 240.0  # the model adds 200 W on the GPU
     with meter.phase("inference", predictions=1000):
         clock.t += 18.0
-    d = meter.report().to_dict()
+    d = build_section(meter.report())
     ph = d["phases"]["inference"]
     assert ph["kwh_gross"] == pytest.approx((240.0 + 10.0) * 18.0 / J_PER_KWH, rel=1e-12)
     assert ph["idle_kwh"] == pytest.approx(50.0 * 18.0 / J_PER_KWH, rel=1e-12)
@@ -264,7 +308,7 @@ def test_report_shape_totals_over_phases_and_repeated_phases_add_up():
             clock.t += 50.0       # 1,800 J each
     with meter.phase("explanations"):
         clock.t += 200.0          # 7,200 J
-    d = meter.report().to_dict()
+    d = build_section(meter.report())
     assert set(d) >= {"kwh", "co2e_kg", "kwh_per_1k_predictions", "method", "region", "phases"}
     assert list(d["phases"]) == ["load", "inference", "explanations"]
     assert d["phases"]["inference"]["seconds"] == 100.0 and d["phases"]["inference"]["predictions"] == 2000
@@ -281,7 +325,7 @@ def test_no_inference_phase_means_no_kwh_per_1k():
     meter = EnergyMeter("USA", [ConstantPowerSource("cpu", 10.0)], sample_interval_s=None, clock=clock)
     with meter.phase("training"):
         clock.t += 1.0
-    assert meter.report().to_dict()["kwh_per_1k_predictions"] is None
+    assert build_section(meter.report())["kwh_per_1k_predictions"] is None
     meter.set_predictions("training", 10)
     assert meter.report().phase("training").predictions == 10
 
@@ -323,9 +367,13 @@ def test_nothing_measurable_raises_a_clear_auditkit_error(tmp_path, monkeypatch)
     def broken():
         raise OSError("no /proc/stat")
 
+    class Unreadable:
+        cpu_times = staticmethod(broken)
+
     monkeypatch.setattr(sources, "ram_model_watts", broken)
     with pytest.raises(NoEnergySourceError) as err:
-        detect_sources(powercap_root=tmp_path / "none", nvml=FakeNvml(FakeClock(), init_error=True), cpu_times=broken)
+        detect_sources(powercap_root=tmp_path / "none", nvml=FakeNvml(FakeClock(), init_error=True),
+                       process=Unreadable())
     assert isinstance(err.value, AuditkitError)
     msg = str(err.value)
     assert "cannot be measured or estimated" in msg and "NVML unavailable" in msg and "no /proc/stat" in msg

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,8 +18,8 @@ from auditkit.energy.carbon import carbon_intensity
 from auditkit.chart_style import OKABE_ITO
 from auditkit.energy.meter import EnergyMeter
 from auditkit.energy.phase_chart import phase_bars
-from auditkit.energy.section import build_section, phases_frame, with_region
-from auditkit.energy.sources import ConstantPowerSource
+from auditkit.energy.section import EnergyResult, build_section, phases_frame
+from auditkit.energy.sources import ConstantPowerSource, ProcessCpuSource
 from auditkit.tabular import TabularMLP
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "energy.py")
@@ -129,10 +130,14 @@ def test_variants_table_renders(tmp_path):
 
 def test_section_helpers():
     section = _section()
-    fra = with_region(section, "FRA")
-    assert fra["kwh"] == section["kwh"] and fra["region"] == "FRA"
-    assert fra["co2e_kg"] == pytest.approx(section["kwh"] * carbon_intensity("FRA").g_per_kwh / 1000)
-    table = phases_frame(section)
+    result = EnergyResult.from_dict(section)
+    assert result.to_dict() == section
+    fra = result.in_region("FRA")
+    assert fra.kwh == section["kwh"] and fra.region == "FRA"
+    assert fra.co2e_kg == pytest.approx(section["kwh"] * carbon_intensity("FRA").g_per_kwh / 1000)
+    assert fra.phase("inference").co2e_kg == pytest.approx(0.011 * carbon_intensity("FRA").g_per_kwh / 1000)
+    assert fra.co2e_kg_interval == pytest.approx((fra.co2e_kg * 0.25, fra.co2e_kg * 4.0))
+    table = phases_frame(result)
     assert set(table["phase"]) == {"load", "inference"}
     assert table["kwh"].sum() == pytest.approx(section["kwh"])
     assert table.loc[(table.phase == "inference") & (table.component == "ram"), "kwh"].item() == \
@@ -141,10 +146,36 @@ def test_section_helpers():
 
 def test_phase_bars_stack_each_components_kwh_per_phase():
     section = _section()
-    fig = phase_bars(section)
+    fig = phase_bars(EnergyResult.from_dict(section))
     assert fig.layout.barmode == "stack"
     bars = {t.name: dict(zip(t.x, t.y)) for t in fig.data}
     assert bars["cpu"]["inference"] == pytest.approx(36.0 * 1000 / 3.6e6)
     assert bars["ram"]["load"] == pytest.approx(3.6 * 100 / 3.6e6)
     assert sum(sum(b.values()) for b in bars.values()) == pytest.approx(section["kwh"])
     assert [t.marker.color for t in fig.data] == [OKABE_ITO[0], OKABE_ITO[2]]  # cpu, ram
+
+
+class _Process:
+    """psutil.Process-like with a settable CPU time and no children."""
+
+    seconds = 0.0
+
+    def cpu_times(self):
+        return SimpleNamespace(user=self.seconds, system=0.0, children_user=0.0, children_system=0.0)
+
+    def children(self, recursive=False):
+        return []
+
+
+def test_estimate_from_cpu_time_says_so_with_its_interval():
+    clock, proc = Clock(), _Process()
+    meter = EnergyMeter("USA", [ProcessCpuSource(4.0, process=proc)], sample_interval_s=None, clock=clock)
+    with meter.phase("inference", predictions=4000):
+        clock.t, proc.seconds = 60.0, 30.0   # 30 CPU-seconds x 4 W = 120 J
+    at = _app(build_section(meter.report()))
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Energy (kWh)"] == f"{120 / 3.6e6:.3g}"
+    kwh, per1k = 120 / 3.6e6, 120 / 3.6e6 / 4
+    assert (f"Estimated from CPU time (30 CPU-seconds x 4 W per CPU-second; the CPU has no readable energy counter): "
+            f"{kwh / 4:.3g} to {kwh * 4:.3g} kWh") in at.caption[0].value
+    assert f"{per1k / 4:.3g} to {per1k * 4:.3g} kWh per 1,000 predictions" in at.caption[0].value

@@ -16,10 +16,11 @@ def _print(args: argparse.Namespace, data: dict, lines: list[str]) -> int:
 
 def _sources(args: argparse.Namespace) -> int:
     from auditkit.energy.meter import EnergyMeter
+    from auditkit.energy.section import build_section
 
     with EnergyMeter(args.region, sample_interval_s=0.2) as meter:
         idle = meter.measure_idle(seconds=args.seconds)
-        info = meter.report().to_dict()["components"]
+        info = build_section(meter.report())["components"]
     data = {"components": info, "idle_w": idle.watts}
     lines = [f"{c}: {d['kind']} by {d['method']} - {d['detail']}; idle {idle.watts.get(c, 0.0):.2f} W "
              f"(interval x{d['uncertainty_factors'][0]:.2f}..x{d['uncertainty_factors'][1]:.2f})"

@@ -4,7 +4,7 @@
     meter.measure_idle(seconds=3)               # idle baseline, reported separately
     with meter.phase("inference", predictions=n):
         ...
-    report = meter.report()                     # EnergyReport; report.to_dict() is audit.json's "energy"
+    report = meter.report()                     # EnergyReport; auditkit.energy.section turns it into audit.json's "energy"
 
 A background thread polls every source every `sample_interval_s` seconds while a phase (or the idle
 measurement) runs; every phase boundary polls too. A phase's energy per component is the difference of the
@@ -33,11 +33,12 @@ _BAD_PREDICTIONS = "predictions must be >= 0 (got {0})."
 
 @dataclass(frozen=True)
 class ComponentInfo:
-    """How one component's energy is obtained."""
+    """How one component's energy is obtained; `watts_per_cpu_second` when it is estimated from CPU time."""
 
     component: str
     method: str
     detail: str
+    watts_per_cpu_second: float | None = None
 
     @property
     def kind(self) -> str:
@@ -46,11 +47,6 @@ class ComponentInfo:
     def interval(self, kwh: float) -> tuple[float, float]:
         m = METHODS[self.method]
         return kwh * m.low, kwh * m.high
-
-    def to_dict(self) -> dict:
-        m = METHODS[self.method]
-        return {"method": self.method, "kind": m.kind, "detail": self.detail,
-                "uncertainty_factors": [m.low, m.high], "description": m.description}
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,9 @@ class PhaseEnergy:
 
 @dataclass(frozen=True)
 class EnergyReport:
-    """The energy and carbon of an audit run. `to_dict()` is audit.json's `energy` section."""
+    """The energy and carbon of an audit run, in joules per phase and component.
+
+    `auditkit.energy.section.energy_result(report)` turns it into audit.json's `energy` section."""
 
     region: str
     carbon: CarbonIntensity
@@ -137,52 +135,23 @@ class EnergyReport:
             return None
         return inf.kwh / inf.predictions * 1000.0
 
-    def _interval_j(self, joules: dict[str, float]) -> tuple[float, float]:
+    def interval_kwh(self, joules: dict[str, float]) -> tuple[float, float]:
+        """The (low, high) kWh of per-component joules, from each component's method."""
         info = {c.component: c for c in self.components}
         lows, highs = zip(*(info[c].interval(j) for c, j in joules.items())) if joules else ((0.0,), (0.0,))
         return sum(lows) / J_PER_KWH, sum(highs) / J_PER_KWH
 
-    @property
-    def kwh_interval(self) -> tuple[float, float]:
+    def net_j(self) -> dict[str, float]:
+        """Joules per component over every phase, net of idle."""
         total: dict[str, float] = {}
         for p in self.phases:
             for c, j in p.net_j.items():
                 total[c] = total.get(c, 0.0) + j
-        return self._interval_j(total)
+        return total
 
-    def _phase_dict(self, p: PhaseEnergy) -> dict:
-        low, high = self._interval_j(p.net_j)
-        out = {"kwh": p.kwh, "seconds": p.seconds, "kwh_gross": p.kwh_gross,
-               "idle_kwh": sum(p.idle_j.values()) / J_PER_KWH, "co2e_kg": self.carbon.co2e_kg(p.kwh),
-               "kwh_interval": [low, high], "predictions": p.predictions,
-               "components_kwh": {c: j / J_PER_KWH for c, j in sorted(p.net_j.items())}}
-        if p.predictions:
-            out["kwh_per_1k_predictions"] = p.kwh / p.predictions * 1000.0
-        return out
-
-    def to_dict(self) -> dict:
-        low, high = self.kwh_interval
-        total_seconds = sum(p.seconds for p in self.phases)
-        per_component: dict[str, float] = {}
-        for p in self.phases:
-            for c, j in p.net_j.items():
-                per_component[c] = per_component.get(c, 0.0) + j / J_PER_KWH
-        return {
-            "kwh": self.kwh,
-            "co2e_kg": self.co2e_kg,
-            "kwh_per_1k_predictions": self.kwh_per_1k_predictions,
-            "method": self.method,
-            "region": self.region,
-            "phases": {p.name: self._phase_dict(p) for p in self.phases},
-            "kwh_interval": [low, high],
-            "co2e_kg_interval": [self.carbon.co2e_kg(low), self.carbon.co2e_kg(high)],
-            "carbon_intensity": self.carbon.to_dict(),
-            "idle_baseline": self.idle.to_dict() if self.idle else None,
-            "components": {c.component: {**c.to_dict(), "kwh": per_component.get(c.component, 0.0)}
-                           for c in self.components},
-            "overhead": {"seconds": self.overhead_seconds, "samples": self.samples,
-                         "fraction_of_run": self.overhead_seconds / total_seconds if total_seconds > 0 else None},
-        }
+    @property
+    def kwh_interval(self) -> tuple[float, float]:
+        return self.interval_kwh(self.net_j())
 
 
 class EnergyMeter:
@@ -313,9 +282,11 @@ class EnergyMeter:
         for s in self.sources:
             if s.component in components:  # two sources for one component: keep both details
                 prev = components[s.component]
-                components[s.component] = ComponentInfo(s.component, prev.method, f"{prev.detail}; {s.detail}")
+                components[s.component] = ComponentInfo(s.component, prev.method, f"{prev.detail}; {s.detail}",
+                                                        prev.watts_per_cpu_second)
             else:
-                components[s.component] = ComponentInfo(s.component, s.method, s.detail)
+                components[s.component] = ComponentInfo(s.component, s.method, s.detail,
+                                                        getattr(s, "watts_per_cpu_second", None))
         return EnergyReport(self.region, self.carbon, tuple(components.values()), tuple(self._phases),
                             self._idle, self._overhead, self._samples)
 

@@ -6,11 +6,11 @@ An interval is a pair of factors (low, high): the true energy is taken to lie in
 - Hardware energy counters (RAPL, NVML total energy) read the energy directly; we allow +/-5 %.
 - NVML power sampling integrates sampled board power (trapezoid rule); +/-10 % covers the sensor
   and the sampling between readings.
-- CPU utilisation x TDP: codecarbon's accuracy notes (docs/explanation/accuracy.md) measured its
-  machine-mode estimate at -60 % to +190 % from RAPL. An estimate E = T * (1 + d) with d in
-  [-0.6, 1.9] puts the true value T in [E / 2.9, E / 0.4].
-- Threads x default watts and codecarbon's RAM model are not characterised by codecarbon; we give
-  them a wider interval, [E / 4, E * 4].
+- Process CPU time x the CPU's TDP shared over its threads: a busy thread draws less than its share when it
+  shares a core or the chip runs below its TDP, more when it boosts alone on an idle chip; we allow a
+  factor of 3 either way, [E / 3, E * 3].
+- Process CPU time x codecarbon's default 4 W per thread, codecarbon's RAM model and a user's fixed figure
+  are not characterised; we give them a factor of 4 either way, [E / 4, E * 4].
 """
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("nvml_energy_counter", "measured", 0.95, 1.05, "NVIDIA GPU total-energy counter (NVML)"),
     Method("nvml_power_sampling", "measured", 0.90, 1.10,
            "NVIDIA GPU board power sampled through NVML, integrated over time (trapezoid rule)"),
-    Method("cpu_utilisation_x_tdp", "estimated", 1 / 2.9, 1 / 0.4,
-           "CPU utilisation x the CPU's TDP from codecarbon's table (codecarbon's machine-mode curve)"),
-    Method("cpu_utilisation_x_default_tdp", "estimated", 0.25, 4.0,
-           "CPU utilisation x a default TDP of 4 W per thread (CPU model not in codecarbon's table)"),
+    Method("cpu_time_x_tdp_per_thread", "estimated", 1 / 3, 3.0,
+           "This process's CPU time x the CPU's TDP (codecarbon's table) shared over its threads"),
+    Method("cpu_time_x_default_power", "estimated", 0.25, 4.0,
+           "This process's CPU time x 4 W per CPU-second (codecarbon's default per thread; CPU not in its table)"),
     Method("ram_codecarbon_model", "estimated", 0.25, 4.0,
            "RAM power from codecarbon's DIMM model (about 5 W per x86 DIMM), constant over time"),
     Method("constant_power", "estimated", 0.25, 4.0, "A fixed power figure supplied by the user"),

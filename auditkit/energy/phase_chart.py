@@ -4,14 +4,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from auditkit.chart_style import OKABE_ITO, TEMPLATE, legend_above
-from auditkit.energy.section import phases_frame
+from auditkit.energy.section import EnergyResult, phases_frame
 
 COMPONENT_COLOURS = {"cpu": OKABE_ITO[0], "gpu": OKABE_ITO[1], "ram": OKABE_ITO[2], "total": OKABE_ITO[3]}
 
 
-def phase_bars(section: dict, *, height: int = 340) -> go.Figure:
-    """kWh of each phase of an audit's energy section, stacked by component (cpu, gpu, ram, or their total)."""
-    table = phases_frame(section)
+def phase_bars(result: EnergyResult, *, height: int = 340) -> go.Figure:
+    """kWh of each phase of an audit's energy result, stacked by component (cpu, gpu, ram, or their total)."""
+    table = phases_frame(result)
     fig = go.Figure()
     for component, part in table.groupby("component", sort=False):
         fig.add_bar(x=part["phase"], y=part["kwh"], name=component,

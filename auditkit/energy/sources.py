@@ -1,7 +1,8 @@
 """Power and energy sources: each reports the cumulative energy (joules) of one component since its first poll.
 
 Counters (RAPL, NVML total energy) are read directly; sampled power (NVML board power) is integrated with the
-trapezoid rule; estimates (CPU utilisation x TDP, codecarbon's RAM model) integrate a modelled power over time.
+trapezoid rule; estimates (this process's CPU time x a power per CPU-second, codecarbon's RAM model) turn a
+modelled power into energy.
 Every source names its component and its method (see `auditkit.energy.methods.METHODS`).
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import psutil
 
@@ -219,38 +220,57 @@ def detect_nvml(nvml: Any = None) -> tuple[EnergySource | None, str]:
     return NvmlPowerSource(nvml, handles, names), ""
 
 
-def cpu_load_power(tdp_w: float, load: float) -> float:
-    """codecarbon's machine-mode CPU power model: TDP x (0.1 + 0.9 x load^3), load in [0, 1]."""
-    return tdp_w * (0.1 + 0.9 * load ** 3)
+class ProcessCpuSource(EnergySource):
+    """Estimated CPU energy: this process's CPU time (its threads and child processes) x a power per CPU-second.
 
-
-class CpuUtilisationSource(EnergySource):
-    """Estimated CPU energy: machine-wide utilisation between polls through `cpu_load_power`, times elapsed time."""
+    One CPU-second is one logical CPU busy for one second, so other processes on the machine are not counted.
+    Child processes are listed again at most every `refresh_s` seconds (listing reads every process on the
+    machine); children that have ended and were waited for are counted by the operating system
+    (`children_user`, `children_system`). The reading never goes down: a child's time that is briefly
+    unreadable (it has exited but was not yet waited for) is not counted twice when it comes back.
+    """
 
     component: Component = "cpu"
 
-    def __init__(self, tdp_w: float, *, method: str = "cpu_utilisation_x_tdp", detail: str = "",
-                 cpu_times: Callable[[], Any] = psutil.cpu_times):
-        self.tdp_w, self.method = float(tdp_w), method
-        self.detail = detail or f"CPU utilisation x TDP {tdp_w:g} W"
-        self._cpu_times = cpu_times
-        self._last: tuple[float, float, float] | None = None
-        self._joules = 0.0
+    def __init__(self, watts_per_cpu_second: float, *, method: str = "cpu_time_x_default_power", detail: str = "",
+                 process: Any = None, refresh_s: float = 1.0):
+        self.watts_per_cpu_second, self.method = float(watts_per_cpu_second), method
+        self.detail = detail or f"process CPU time x {watts_per_cpu_second:g} W per CPU-second"
+        self._process = process if process is not None else psutil.Process()
+        self._refresh_s = refresh_s
+        self._children: list[Any] = []
+        self._listed: float | None = None
+        self._first: float | None = None
+        self._seconds = 0.0
 
-    @staticmethod
-    def _total_busy(times: Any) -> tuple[float, float]:
-        total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
-        return total, total - times.idle - getattr(times, "iowait", 0.0)
+    def _cpu_seconds(self, now: float) -> float:
+        if self._listed is None or now - self._listed >= self._refresh_s:
+            try:
+                self._children = self._process.children(recursive=True)
+            except psutil.Error:
+                self._children = []
+            self._listed = now
+        t = self._process.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in self._children:
+            try:
+                c = child.cpu_times()
+            except psutil.Error:
+                continue
+            total += c.user + c.system
+        return total
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU-seconds used since the first poll."""
+        return self._seconds
 
     def poll(self, now: float) -> float:
-        total, busy = self._total_busy(self._cpu_times())
-        if self._last is not None:
-            t0, total0, busy0 = self._last
-            d_total = total - total0
-            load = min(max((busy - busy0) / d_total, 0.0), 1.0) if d_total > 0 else 0.0
-            self._joules += cpu_load_power(self.tdp_w, load) * (now - t0)
-        self._last = (now, total, busy)
-        return self._joules
+        total = self._cpu_seconds(now)
+        if self._first is None:
+            self._first = total
+        self._seconds = max(self._seconds, total - self._first)
+        return self._seconds * self.watts_per_cpu_second
 
 
 class ConstantPowerSource(EnergySource):
@@ -275,46 +295,71 @@ class CpuTdp:
     watts: float
     matched: str | None
     threads: int
+    sockets: int = 1
+
+    @property
+    def watts_per_cpu_second(self) -> float:
+        """Power of one logical CPU kept busy: the chips' TDP shared over their threads (4 W when unknown)."""
+        if self.matched:
+            return self.watts * self.sockets / self.threads
+        return self.watts / self.threads
 
     @property
     def method(self) -> str:
-        return "cpu_utilisation_x_tdp" if self.matched else "cpu_utilisation_x_default_tdp"
+        return "cpu_time_x_tdp_per_thread" if self.matched else "cpu_time_x_default_power"
 
     @property
     def detail(self) -> str:
+        per = f"{self.watts_per_cpu_second:.3g} W per CPU-second"
         if self.matched:
-            return f"{self.model}: TDP {self.watts:g} W ({self.matched} in codecarbon's cpu_power.csv)"
-        return (f"{self.model or 'unknown CPU'}: not in codecarbon's cpu_power.csv, default {self.watts:g} W "
-                f"(4 W per thread x {self.threads} threads)")
+            chips = f"{self.sockets} x " if self.sockets > 1 else ""
+            return (f"{self.model}: {per} ({chips}TDP {self.watts:g} W of {self.matched} in codecarbon's "
+                    f"cpu_power.csv over {self.threads} threads)")
+        return (f"{self.model or 'unknown CPU'}: not in codecarbon's cpu_power.csv, {per} "
+                f"(codecarbon's default of 4 W per thread)")
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
 
 
 def cpu_model_name() -> str:
     """The CPU's model string from /proc/cpuinfo (Linux), else the platform's processor name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in _cpuinfo():
+        if line.lower().startswith("model name"):
+            return line.split(":", 1)[1].strip()
     import platform
 
     return platform.processor() or ""
 
 
+def cpu_sockets() -> int:
+    """Number of physical CPU packages (distinct `physical id` in /proc/cpuinfo); 1 when unknown."""
+    ids = {line.split(":", 1)[1].strip() for line in _cpuinfo() if line.lower().startswith("physical id")}
+    return max(len(ids), 1)
+
+
 @lru_cache(maxsize=64)
-def cpu_tdp(model: str | None = None, *, threads: int | None = None) -> CpuTdp:
-    """Look `model` (default: this machine's CPU) up in codecarbon's CPU TDP table with codecarbon's matcher."""
+def cpu_tdp(model: str | None = None, *, threads: int | None = None, sockets: int | None = None) -> CpuTdp:
+    """Look `model` (default: this machine's CPU) up in codecarbon's CPU TDP table with codecarbon's matcher.
+
+    `threads` (logical CPUs) and `sockets` (CPU packages) default to this machine's.
+    """
     from codecarbon.core.cpu import DEFAULT_POWER_PER_CORE, TDP
     from codecarbon.input import DataSource
 
     model = cpu_model_name() if model is None else model
     threads = threads or psutil.cpu_count(logical=True) or os.cpu_count() or 1
+    sockets = sockets or cpu_sockets()
     table = DataSource().get_cpu_power_data()
     matcher = TDP.__new__(TDP)  # codecarbon's matching rules without its detection side effects
     matched = matcher._get_matching_cpu(model, table) if model else None
     if matched:
-        return CpuTdp(model, float(matcher._get_cpu_constant_power(matched, table)), matched, threads)
-    return CpuTdp(model, float(DEFAULT_POWER_PER_CORE * threads), None, threads)
+        return CpuTdp(model, float(matcher._get_cpu_constant_power(matched, table)), matched, threads, sockets)
+    return CpuTdp(model, float(DEFAULT_POWER_PER_CORE * threads), None, threads, sockets)
 
 
 def ram_model_watts() -> float:
@@ -325,11 +370,12 @@ def ram_model_watts() -> float:
 
 
 def detect_sources(*, powercap_root: str | Path = POWERCAP_ROOT, nvml: Any = None,
-                   cpu_times: Callable[[], Any] = psutil.cpu_times) -> list[EnergySource]:
+                   process: Any = None) -> list[EnergySource]:
     """The best source for each component of this machine.
 
     GPU: NVML energy counter, else NVML power sampling, else none (a machine without a GPU uses none).
-    CPU: RAPL package counters, else utilisation x TDP. RAM: RAPL DRAM counters, else codecarbon's RAM model.
+    CPU: RAPL package counters, else the CPU time of `process` (default: this one) x a power per CPU-second.
+    RAM: RAPL DRAM counters, else codecarbon's RAM model.
     Raises NoEnergySourceError, naming each reason, when no component can be measured or estimated.
     """
     sources: list[EnergySource] = []
@@ -342,12 +388,13 @@ def detect_sources(*, powercap_root: str | Path = POWERCAP_ROOT, nvml: Any = Non
         sources.append(RaplSource(packages, component="cpu"))
     else:
         try:
-            cpu_times()
+            process = psutil.Process() if process is None else process
+            process.cpu_times()
             tdp = cpu_tdp()
-            sources.append(CpuUtilisationSource(tdp.watts, method=tdp.method, detail=f"{tdp.detail}; {why_rapl}",
-                                                cpu_times=cpu_times))
-        except Exception as exc:  # noqa: BLE001 - psutil cannot read CPU times here
-            reasons.append(f"CPU: {why_rapl}, and CPU utilisation is unreadable ({exc})")
+            sources.append(ProcessCpuSource(tdp.watts_per_cpu_second, method=tdp.method,
+                                            detail=f"{tdp.detail}; {why_rapl}", process=process))
+        except Exception as exc:  # noqa: BLE001 - psutil cannot read this process's CPU time here
+            reasons.append(f"CPU: {why_rapl}, and this process's CPU time is unreadable ({exc})")
     if drams:
         sources.append(RaplSource(drams, component="ram"))
     else:
