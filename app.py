@@ -2,11 +2,17 @@
 import streamlit as st
 
 from auditkit.access import acting_as
+from auditkit.config import check_environment
 from auditkit.errors import AuditkitError
 from pages._access import gate, show_user
 from pages._shared import favicon, open_store, show_error, warm_up
 
 st.set_page_config(page_title="AuditKit", page_icon=favicon(), layout="wide")
+try:
+    check_environment()  # a setting that does not parse (AUDITKIT_MAX_FILE_MB=abc) is one message, on every page
+except AuditkitError as e:
+    show_error(e)
+    st.stop()
 try:
     open_store()  # once per process: integrity check, orphan blobs swept, half-finished runs marked failed
 except AuditkitError as e:
@@ -35,5 +41,5 @@ pages = {
         st.Page("pages/history.py", title="History", icon=":material/history:"),
     ],
 }
-with acting_as(principal):  # engine calls made by the page act as the signed-in user and check their role
+with acting_as(principal, page=True):  # engine calls made by the page act as the signed-in user, checking their role
     st.navigation(pages).run()

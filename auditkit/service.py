@@ -1,12 +1,13 @@
 """One audit end to end: run it, judge it against a policy, and record it durably in the audit store; and the
-upload and sign-off entry points. Each checks the acting principal's role first (`auditkit.access`)."""
+upload and sign-off entry points. Each checks the acting principal's role first (`auditkit.access`) and calls the
+engine as that principal, so the engine's own checks (`store_upload`, `run_audit`, the store's writes) agree."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditkit.access import Principal, current_principal, require
+from auditkit.access import Principal, acting_as, current_principal, require
 from auditkit.audit import run_audit
 from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
@@ -58,8 +59,8 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
     data_sha = _content_sha(data)  # hashed once: the store row and the audit's caches share it
-    with store.recording(name, data_sha256=data_sha, model_sha256=_content_sha(model), columns=spec.roles(),
-                         actor=actor) as audit_id:
+    with acting_as(principal), store.recording(name, data_sha256=data_sha, model_sha256=_content_sha(model),
+                                               columns=spec.roles(), actor=actor) as audit_id:
         audit, ctx = run_audit(data, spec, model=model, settings=settings, data_sha256=data_sha, **run_options)
         scorecard = evaluate(audit, policy)
         audit["scorecard"] = scorecard.to_dict()
@@ -69,8 +70,10 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
 
 def upload(data: bytes, name: str, *, settings: Settings | None = None, principal: Principal | None = None) -> Path:
     """Store an uploaded file in the workspace (`uploads.store_upload`); needs the role to upload."""
-    require(principal or current_principal(), "upload")
-    return store_upload(data, name, settings=settings)
+    principal = principal or current_principal()
+    require(principal, "upload")
+    with acting_as(principal):
+        return store_upload(data, name, settings=settings)
 
 
 def record_audit(store: AuditStore, audit: dict[str, Any], name: str = "", *,
@@ -78,7 +81,8 @@ def record_audit(store: AuditStore, audit: dict[str, Any], name: str = "", *,
     """Store a finished audit.json (e.g. one run before the store was opened); needs the role to run audits."""
     principal = principal or current_principal()
     require(principal, "run")
-    return store.record_audit(audit, name, actor=principal.name)
+    with acting_as(principal):
+        return store.record_audit(audit, name, actor=principal.name)
 
 
 def sign_off(store: AuditStore, audit_id: str, decision: Decision, comment: str = "", *,
@@ -92,4 +96,5 @@ def sign_off(store: AuditStore, audit_id: str, decision: Decision, comment: str 
     if principal.authenticated and reviewer and reviewer.strip() != principal.name:
         raise AccessDenied(f"{principal.name} is signed in and can sign off only as themselves, "
                            f"not as {reviewer.strip()!r}")
-    return store.sign_off(audit_id, principal.name if principal.authenticated else reviewer, decision, comment)
+    with acting_as(principal):
+        return store.sign_off(audit_id, principal.name if principal.authenticated else reviewer, decision, comment)

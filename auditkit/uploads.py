@@ -6,6 +6,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from auditkit.access import current_principal, require
 from auditkit.config import Settings
 from auditkit.hashing import sha256_bytes
 
@@ -13,7 +14,11 @@ _SAFE_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,10}$")
 
 
 def store_upload(data: bytes, name: str, *, settings: Settings | None = None) -> Path:
-    """Write `data` to `uploads/<sha256><suffix>` (temp file, fsync, rename); the client's name is never used as a path."""
+    """Write `data` to `uploads/<sha256><suffix>` (temp file, fsync, rename); the client's name is never used as a path.
+
+    The acting principal (`auditkit.access`) must have the role to upload, else `AccessDenied` before anything is
+    written."""
+    require(current_principal(), "upload")
     settings = settings or Settings.from_env()
     suffix = Path(name).suffix.lower()
     suffix = suffix if _SAFE_SUFFIX.match(suffix) else ""

@@ -11,7 +11,8 @@ from typing import Any
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from auditkit.access import LOCAL_USER, Action, Principal, current_principal, principal_for, require
+from auditkit.access import (LOCAL_USER, Action, Principal, current_principal, principal_for, require,
+                             require_sign_in)
 from auditkit.config import Settings
 from auditkit.errors import AuditkitError
 
@@ -46,6 +47,7 @@ def gate() -> Principal | None:
     user with the roles the roles file gives them. Otherwise shows the sign-in screen (nobody signed in) or why
     the user has no access, as the app's only page, and returns None (the caller stops)."""
     section = auth_section()
+    require_sign_in(section is not None)  # engine calls without a signed-in user are refused while sign-in is on
     if section is None:
         return LOCAL_USER
     if not st.user.get("is_logged_in", False):

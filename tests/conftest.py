@@ -15,6 +15,17 @@ def workspace(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def local_mode():
+    """Every test starts in local mode: a test that configures sign-in (which the app declares process-wide, see
+    `auditkit.access.require_sign_in`) does not leave it on for the next."""
+    from auditkit.access import require_sign_in
+
+    require_sign_in(False)
+    yield
+    require_sign_in(False)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

@@ -1,6 +1,7 @@
 """Policy files: YAML rules that bound numbers in audit.json.
 
-A policy is plain YAML (read with `yaml.safe_load`, so no Python tags)::
+A policy is plain YAML (read by `auditkit.safe_yaml`: no Python tags, at most 100 kB, limited nesting and
+aliases, no rule named twice)::
 
     name: my-policy            # optional
     version: 1                 # optional
@@ -26,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from auditkit.errors import AuditkitError
 from auditkit.fairness.metrics import DISPARITIES
+from auditkit.safe_yaml import load_yaml, read_yaml_file
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+MAX_POLICY_BYTES = 100_000  # a policy is a list of rules; the shipped one is about 1 kB
 
 _PREDICTIONS = ("accuracy", "balanced_accuracy", "positive_rate", "precision", "recall", "f1", "roc_auc")
 _ENERGY = ("kwh", "co2e_kg", "kwh_per_1k_predictions")
@@ -99,25 +100,16 @@ class Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     """Read a policy file; `None` gives the shipped default (`auditkit/policy/default.yaml`)."""
     p = DEFAULT_POLICY_PATH if path is None else Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file {p} does not exist: pass the path of a YAML policy file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file {p} ({exc}): save it as UTF-8 text") from None
-    return parse_policy(text, source=str(p))
+    return _policy(read_yaml_file(p, error=PolicyError, source=f"policy file {p}", max_bytes=MAX_POLICY_BYTES),
+                   str(p))
 
 
-def parse_policy(text: str, *, source: str = "<policy>") -> Policy:
-    """Parse policy YAML text (for uploads); see the module docstring for the format."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.constructor.ConstructorError as exc:
-        raise PolicyError(
-            f"{source}: YAML tag not allowed ({exc.problem}); policies are plain YAML, remove the '!!' tag"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid YAML ({exc}); check the indentation near the position shown") from None
+def parse_policy(text: str | bytes, *, source: str = "<policy>") -> Policy:
+    """Parse policy YAML text or bytes (for uploads); see the module docstring for the format."""
+    return _policy(load_yaml(text, source=source, error=PolicyError, max_bytes=MAX_POLICY_BYTES), source)
+
+
+def _policy(data: Any, source: str) -> Policy:
     if not isinstance(data, dict) or "rules" not in data:
         raise PolicyError(f"{source}: a policy is a YAML mapping with a 'rules:' section, "
                           f"e.g. 'rules: {{accuracy: {{min: 0.7}}}}'")

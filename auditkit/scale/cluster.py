@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from auditkit.access import check_ray_address
 from auditkit.errors import SettingsError
 
 Engine = Literal["local", "ray"]
@@ -21,7 +22,11 @@ def check_engine(engine: str) -> Engine:
 
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Connect to the Ray cluster at `address` (or `$RAY_ADDRESS`); with neither, start a local cluster sized to
-    the machine (or to `num_cpus`). Does nothing when Ray is already initialised in this process."""
+    the machine (or to `num_cpus`). Does nothing when Ray is already initialised in this process.
+
+    From a page of the web app, `address` must be empty or one the administrator allows (`AccessDenied` otherwise,
+    see `auditkit.access.check_ray_address`)."""
+    check_ray_address(address)
     try:
         import ray
     except ImportError as e:
