@@ -8,10 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from auditkit.policy import load_policy
-from auditkit.report import CARD_FIELDS, FORMATS, ReportError, render_report
+from auditkit.report import CARD_FIELDS, FORMATS, ReportError, read_card_file, render_report
 from auditkit.store import AuditStore
 
 
@@ -35,14 +33,7 @@ def load_audit_file(path: Path) -> dict[str, Any]:
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
     out: dict[str, str] = {}
     if args.card_file:
-        try:
-            data = yaml.safe_load(Path(args.card_file).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ReportError(f"cannot read model-card file {args.card_file} ({exc}); use plain YAML "
-                              f"with fields {list(CARD_FIELDS)}") from None
-        if not isinstance(data, dict):
-            raise ReportError(f"{args.card_file} must map model-card fields to text, e.g. 'contacts: risk@example.org'")
-        out.update({str(k): v if isinstance(v, str) else str(v) for k, v in data.items()})
+        out.update(read_card_file(args.card_file))
     for item in args.card or []:
         key, sep, value = item.partition("=")
         if not sep:

@@ -9,7 +9,7 @@ from auditkit.report.compare import Comparison, compare_audits
 from auditkit.report.content import ReportContent, build_content, summary_sentences
 from auditkit.report.errors import ReportError
 from auditkit.report.html_report import render_html
-from auditkit.report.model_card import CARD_FIELDS, huggingface_model_card, model_card_fields
+from auditkit.report.model_card import CARD_FIELDS, huggingface_model_card, model_card_fields, read_card_file
 from auditkit.report.pdf_report import render_pdf
 
 Format = Literal["html", "pdf", "json", "modelcard"]
@@ -43,5 +43,5 @@ def render_report(audit: dict[str, Any], fmt: Format, *, policy: Policy | None =
 
 
 __all__ = ["CARD_FIELDS", "EXTENSIONS", "FORMATS", "MEDIA_TYPES", "Comparison", "ReportContent", "ReportError",
-           "build_content", "compare_audits", "huggingface_model_card", "model_card_fields", "render_html", "render_pdf",
-           "render_report", "summary_sentences"]
+           "build_content", "compare_audits", "huggingface_model_card", "model_card_fields", "read_card_file",
+           "render_html", "render_pdf", "render_report", "summary_sentences"]

@@ -1,11 +1,11 @@
 """Single-file HTML report: inline CSS and inline SVG charts, no scripts, no external resources.
 
-Every string that comes from the audit (column names, group values, file names, comments) is escaped.
+Every string that comes from the audit (column names, group values, file names, comments) is escaped
+(`auditkit.markup.html_text`).
 """
 from __future__ import annotations
 
-from html import escape
-
+from auditkit.markup import html_text
 from auditkit.report.content import Bars, ReportContent, Section, Table, fmt
 from auditkit.report.model_card import CARD_FIELDS
 
@@ -37,20 +37,20 @@ def render_html(content: ReportContent) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
-        f"<title>{escape(content.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(content.title)}</h1>",
-        f'<p class="muted">Generated {escape(content.generated)} by AuditKit · policy {escape(card.policy)}</p>',
+        f"<title>{html_text(content.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html_text(content.title)}</h1>",
+        f'<p class="muted">Generated {html_text(content.generated)} by AuditKit · policy {html_text(card.policy)}</p>',
         '<h2 id="scorecard">Scorecard</h2>',
         _scorecard(content),
         f'<div class="summary verdict-{"pass" if card.passed else "fail"}"><h3>Summary</h3>',
-        "".join(f"<p>{escape(s)}</p>" for s in content.summary),
+        "".join(f"<p>{html_text(s)}</p>" for s in content.summary),
         "</div>",
     ]
     for section in content.sections:
         parts.append(_section(section))
     parts.append('<h2 id="model-card">Model card</h2><dl class="card">')
     for key, heading in CARD_FIELDS.items():
-        parts.append(f"<dt>{escape(heading)}</dt><dd>{escape(content.model_card.get(key, ''))}</dd>")
+        parts.append(f"<dt>{html_text(heading)}</dt><dd>{html_text(content.model_card.get(key, ''))}</dd>")
     parts.append("</dl>")
     parts.append(_section(content.evidence))
     if content.signoffs:
@@ -74,16 +74,16 @@ def _scorecard(content: ReportContent) -> str:
         bound = " and ".join(x for x in (f"≥ {r.min:g}" if r.min is not None else "",
                                          f"≤ {r.max:g}" if r.max is not None else "") if x)
         rows.append(
-            f'<tr><td>{escape(r.name)}</td><td><span class="status" style="background:{colour}">'
-            f'{escape(r.status.replace("_", " ").upper())}</span></td><td class="num">{escape(fmt(r.value))}</td>'
-            f"<td>{escape(bound)}</td><td>{escape(r.message)}</td></tr>")
+            f'<tr><td>{html_text(r.name)}</td><td><span class="status" style="background:{colour}">'
+            f'{html_text(r.status.replace("_", " ").upper())}</span></td><td class="num">{html_text(fmt(r.value))}</td>'
+            f"<td>{html_text(bound)}</td><td>{html_text(r.message)}</td></tr>")
     return ("<table><thead><tr><th>check</th><th>result</th><th>measured</th><th>allowed</th><th>detail</th></tr>"
             "</thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def _section(section: Section) -> str:
-    out = [f'<h2 id="{escape(section.key)}">{escape(section.title)}</h2>']
-    out += [f"<p>{escape(p)}</p>" for p in section.paragraphs]
+    out = [f'<h2 id="{html_text(section.key)}">{html_text(section.title)}</h2>']
+    out += [f"<p>{html_text(p)}</p>" for p in section.paragraphs]
     out += [svg_bars(c) for c in section.charts]
     out += [_table(t) for t in section.tables]
     if len(out) == 1:
@@ -92,15 +92,15 @@ def _section(section: Section) -> str:
 
 
 def _table(t: Table) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
+    head = "".join(f"<th>{html_text(c)}</th>" for c in t.columns)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in t.rows)
-    caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
+    caption = f"<caption>{html_text(t.caption)}</caption>" if t.caption else ""
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _cell(value: str) -> str:
     numeric = value.replace(",", "").replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
-    return f'<td class="num">{escape(value)}</td>' if numeric else f"<td>{escape(value)}</td>"
+    return f'<td class="num">{html_text(value)}</td>' if numeric else f"<td>{html_text(value)}</td>"
 
 
 def svg_bars(chart: Bars, *, width: int = 640) -> str:
@@ -117,15 +117,15 @@ def svg_bars(chart: Bars, *, width: int = 640) -> str:
         short = label if len(label) <= 28 else label[:27] + "…"
         items.append(
             f'<text x="{label_w - 6}" y="{y + bar_h * 0.7:.1f}" text-anchor="end" font-size="12">'
-            f"<title>{escape(label)}</title>{escape(short)}</text>"
+            f"<title>{html_text(label)}</title>{html_text(short)}</text>"
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{BAR_COLOUR}"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h * 0.7:.1f}" font-size="11">{escape(fmt(v, 3))}</text>')
+            f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h * 0.7:.1f}" font-size="11">{html_text(fmt(v, 3))}</text>')
     if chart.reference:
         x = label_w + plot_w * chart.reference / vmax
         items.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top - 4}" y2="{height - 20}" stroke="{REF_COLOUR}" '
                      f'stroke-width="2" stroke-dasharray="5 3"/>'
                      f'<text x="{x:.1f}" y="{height - 6}" font-size="11" text-anchor="middle">'
-                     f"{escape(chart.reference_label)} ({escape(fmt(chart.reference, 3))})</text>")
-    return (f'<figure><figcaption>{escape(chart.title)}</figcaption>'
+                     f"{html_text(chart.reference_label)} ({html_text(fmt(chart.reference, 3))})</text>")
+    return (f'<figure><figcaption>{html_text(chart.title)}</figcaption>'
             f'<svg role="img" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}"><title>{escape(chart.title)}</title>{"".join(items)}</svg></figure>')
+            f'viewBox="0 0 {width} {height}"><title>{html_text(chart.title)}</title>{"".join(items)}</svg></figure>')

@@ -1,17 +1,24 @@
-"""Model cards: the report's model-card fields (pre-filled from the audit, editable) and a Hugging Face
-README.md with YAML metadata (`model-index` results, `co2_eq_emissions`)."""
+"""Model cards: the report's model-card fields (pre-filled from the audit, editable, or read from a YAML file) and
+a Hugging Face README.md with YAML metadata (`model-index` results, `co2_eq_emissions`).
+
+Every text in the README comes from the audit or a user, so it is written literally (`auditkit.markup.plain`):
+a link, an image or an HTML tag typed into a field is shown as the characters typed, never rendered.
+"""
 from __future__ import annotations
 
-import html
 import math
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from auditkit.markup import plain
 from auditkit.policy import KNOWN_PATHS, Scorecard
 from auditkit.policy.scorecard import find
 from auditkit.report.errors import ReportError
+from auditkit.safe_yaml import read_yaml_file
 
+MAX_CARD_BYTES = 200_000
 #: Model-card fields in display order, with their headings.
 CARD_FIELDS: dict[str, str] = {
     "model_name": "Model",
@@ -44,6 +51,16 @@ def _num(value: Any) -> float | None:
 
 def _g(value: float) -> str:
     return f"{value:.4g}"
+
+
+def read_card_file(path: str | Path) -> dict[str, str]:
+    """Model-card fields from a YAML file mapping field names (`CARD_FIELDS`) to text, read by
+    `auditkit.safe_yaml`; `ReportError` naming the file and the fix."""
+    data = read_yaml_file(path, error=ReportError, source=f"the model-card file {path}", max_bytes=MAX_CARD_BYTES)
+    if not isinstance(data, dict):
+        raise ReportError(f"the model-card file {path} must map model-card fields to text, "
+                          f"e.g. 'contacts: risk@example.org' (fields: {', '.join(CARD_FIELDS)})")
+    return {str(k): v if isinstance(v, str) else str(v) for k, v in data.items()}
 
 
 def model_card_fields(audit: dict[str, Any], *, scorecard: Scorecard | None = None,
@@ -173,18 +190,18 @@ def huggingface_model_card(audit: dict[str, Any], *, scorecard: Scorecard | None
             "hardware_used": str(pred.get("device") or "unknown"),
         }
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-    md = [f"---\n{front}---\n", f"# Model card: {_md(fields['model_name'])}\n"]
+    md = [f"---\n{front}---\n", f"# Model card: {plain(fields['model_name'])}\n"]
     for key in ("intended_use", "out_of_scope", "data", "metrics"):
-        md.append(f"## {CARD_FIELDS[key]}\n\n{_md(fields[key])}\n")
+        md.append(f"## {CARD_FIELDS[key]}\n\n{plain(fields[key], lines=True)}\n")
     md.append("## Bias, risks and limitations\n")
-    md.append(_md(fields["ethical_considerations"]) + "\n")
+    md.append(plain(fields["ethical_considerations"], lines=True) + "\n")
     rows = [(name, key, g[key]) for name, g in _groupings(audit) for key in _DISPARITY_NAMES
             if _num(g.get(key)) is not None]
     if rows:
         md.append("| attribute | measure | value |\n|---|---|---|")
-        md += [f"| {_md(n)} | {k.replace('_', ' ')} | {_g(v)} |" for n, k, v in rows]
+        md += [f"| {plain(n)} | {k.replace('_', ' ')} | {_g(v)} |" for n, k, v in rows]
         md.append("")
-    md.append(f"Limitations: {_md(fields['limitations'])}\n")
+    md.append(f"Limitations: {plain(fields['limitations'], lines=True)}\n")
     md.append("## Privacy\n")
     priv = privacy_numbers(audit)
     if priv:
@@ -198,21 +215,17 @@ def huggingface_model_card(audit: dict[str, Any], *, scorecard: Scorecard | None
         if _num(energy.get("kwh_per_1k_predictions")) is not None:
             md.append(f"- energy per 1,000 predictions: {_g(energy['kwh_per_1k_predictions'])} kWh")
         if _num(energy.get("co2e_kg")) is not None:
-            md.append(f"- emissions: {_g(energy['co2e_kg'] * 1000)} g CO2e (region {_md(str(energy.get('region')))})")
-        md.append(f"- method: {_md(str(energy.get('method', 'unknown')))}\n")
+            md.append(f"- emissions: {_g(energy['co2e_kg'] * 1000)} g CO2e (region {plain(energy.get('region'))})")
+        md.append(f"- method: {plain(energy.get('method', 'unknown'))}\n")
     else:
         md.append("Energy was not measured for this audit.\n")
     if scorecard is not None:
-        md.append(f"## Policy scorecard ({_md(scorecard.policy)})\n\n| check | status | value |\n|---|---|---|")
-        md += [f"| {_md(r.name)} | {r.status.replace('_', ' ')} | {'—' if r.value is None else _g(r.value)} |"
+        md.append(f"## Policy scorecard ({plain(scorecard.policy)})\n\n| check | status | value |\n|---|---|---|")
+        md += [f"| {plain(r.name)} | {r.status.replace('_', ' ')} | {'—' if r.value is None else _g(r.value)} |"
                for r in scorecard.results]
         md.append("")
     md.append("## Audit evidence\n")
-    md += [f"- {k.replace('_', ' ')}: `{_md(str(inputs[k]))}`" for k in ("data_sha256", "model_sha256") if inputs.get(k)]
-    md.append(f"\n## {CARD_FIELDS['contacts']}\n\n{_md(fields['contacts'])}\n")
+    md += [f"- {k.replace('_', ' ')}: {plain(inputs[k])}" for k in ("data_sha256", "model_sha256") if inputs.get(k)]
+    md.append(f"\n## {CARD_FIELDS['contacts']}\n\n{plain(fields['contacts'], lines=True)}\n")
     return "\n".join(md)
 
-
-def _md(text: str) -> str:
-    """Text safe inside Markdown: HTML escaped, table pipes escaped."""
-    return html.escape(str(text), quote=False).replace("|", "\\|")
