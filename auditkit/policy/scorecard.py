@@ -1,4 +1,10 @@
-"""Judge an audit.json against a policy: one scorecard line per measured occurrence of each rule."""
+"""Judge an audit.json against a policy: one scorecard line per measured occurrence of each rule.
+
+A number in a section whose `method` is an estimate ("estimated", "partly measured") is judged on its
+uncertainty interval, the sibling key `<name>_interval` ([low, high]): it passes when the whole interval lies
+within the bounds, fails when the whole interval lies outside them, and is "not measured" when the interval
+straddles a bound or the estimate gives no interval (an estimate that cannot decide is no evidence either way).
+"""
 from __future__ import annotations
 
 import math
@@ -11,10 +17,13 @@ from auditkit.policy.rules import OPAQUE_KEYS, Policy, Rule
 
 Status = Literal["pass", "fail", "not_measured"]
 
+#: Section methods whose numbers are estimates, judged on their `<name>_interval`.
+ESTIMATE_METHODS = frozenset({"estimated", "partly measured"})
+
 
 @dataclass(frozen=True)
 class RuleResult:
-    """One scorecard line, e.g. `demographic_parity_difference[sex]`."""
+    """One scorecard line, e.g. `demographic_parity_difference[sex]`; `interval` when the value is an estimate."""
 
     rule: str
     name: str
@@ -24,10 +33,12 @@ class RuleResult:
     min: float | None
     max: float | None
     message: str
+    interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "name": self.name, "path": self.path, "status": self.status,
-                "value": self.value, "min": self.min, "max": self.max, "message": self.message}
+                "value": self.value, "min": self.min, "max": self.max, "message": self.message,
+                "interval": list(self.interval) if self.interval else None}
 
 
 @dataclass(frozen=True)
@@ -93,33 +104,46 @@ def evaluate(audit: dict[str, Any], policy: Policy) -> Scorecard:
 
 def find(audit: dict[str, Any], pattern: str) -> Iterator[tuple[str, tuple[str, ...], Any]]:
     """Every (concrete dotted path, wildcard captures, value) matching `pattern` in `audit`."""
-    yield from _walk(audit, pattern.split("."), (), ())
+    for path, caps, value, _ in _walk(audit, pattern.split("."), (), (), None):
+        yield path, caps, value
 
 
-def _walk(node: Any, parts: list[str], path: tuple[str, ...], caps: tuple[str, ...]):
+def _walk(node: Any, parts: list[str], path: tuple[str, ...], caps: tuple[str, ...], parent: Any):
+    """(path, captures, value, the mapping that holds the value) for every match."""
     if not parts:
-        yield ".".join(path), caps, node
+        yield ".".join(path), caps, node, parent
         return
     if not isinstance(node, dict):
         return
     head, rest = parts[0], parts[1:]
     if head == "**":
-        yield from _walk(node, rest, path, caps)
+        yield from _walk(node, rest, path, caps, parent)
         for key, child in node.items():
             if str(key) not in OPAQUE_KEYS:
-                yield from _walk(child, parts, path + (str(key),), caps + (str(key),))
+                yield from _walk(child, parts, path + (str(key),), caps + (str(key),), node)
     elif head == "*":
         for key, child in node.items():
-            yield from _walk(child, rest, path + (str(key),), caps + (str(key),))
+            yield from _walk(child, rest, path + (str(key),), caps + (str(key),), node)
     elif head in node:
-        yield from _walk(node[head], rest, path + (head,), caps)
+        yield from _walk(node[head], rest, path + (head,), caps, node)
+
+
+def _estimate_interval(parent: Any, path: str) -> tuple[bool, tuple[float, float] | None]:
+    """Whether the value at `path` is an estimate, and its (low, high) interval when its section gives one."""
+    if not isinstance(parent, dict) or parent.get("method") not in ESTIMATE_METHODS:
+        return False, None
+    pair = parent.get(f"{path.rsplit('.', 1)[-1]}_interval")
+    if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair):
+        return True, (float(min(pair)), float(max(pair)))
+    return True, None
 
 
 def _evaluate_rule(audit: dict[str, Any], rule: Rule) -> list[RuleResult]:
-    matches: dict[str, tuple[tuple[str, ...], Any]] = {}
+    matches: dict[str, tuple[tuple[str, ...], Any, Any]] = {}
     for pattern in rule.paths:  # alternatives in order: the first pattern that finds anything is used
-        for path, caps, value in find(audit, pattern):
-            matches.setdefault(path, (caps, value))
+        for path, caps, value, parent in _walk(audit, pattern.split("."), (), (), None):
+            matches.setdefault(path, (caps, value, parent))
         if matches:
             break
     if not matches:
@@ -129,14 +153,15 @@ def _evaluate_rule(audit: dict[str, Any], rule: Rule) -> list[RuleResult]:
         return [RuleResult(rule.name, rule.name, "", status, None, rule.min, rule.max, msg)]
     single = len(matches) == 1
     out = []
-    for path, (caps, value) in matches.items():
+    for path, (caps, value, parent) in matches.items():
         label = "/".join(caps)
         name = rule.name if single and not label else f"{rule.name}[{label or path}]"
-        out.append(_judge(rule, name, path, value))
+        out.append(_judge(rule, name, path, value, *_estimate_interval(parent, path)))
     return out
 
 
-def _judge(rule: Rule, name: str, path: str, value: Any) -> RuleResult:
+def _judge(rule: Rule, name: str, path: str, value: Any, estimate: bool = False,
+           interval: tuple[float, float] | None = None) -> RuleResult:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         why = "null" if value is None else f"not a number ({type(value).__name__})"
         return RuleResult(rule.name, name, path, "not_measured", None, rule.min, rule.max,
@@ -145,6 +170,8 @@ def _judge(rule: Rule, name: str, path: str, value: Any) -> RuleResult:
     if math.isnan(v):
         return RuleResult(rule.name, name, path, "not_measured", None, rule.min, rule.max,
                           f"{name}: not measured ({path} is undefined for this data)")
+    if estimate:
+        return _judge_estimate(rule, name, path, v, interval)
     if rule.check(v):
         return RuleResult(rule.name, name, path, "pass", v, rule.min, rule.max,
                           f"{name} = {v:.4g}, within the bound ({rule.bounds_text()})")
@@ -152,3 +179,27 @@ def _judge(rule: Rule, name: str, path: str, value: Any) -> RuleResult:
     bound = rule.max if side.startswith("above") else rule.min
     return RuleResult(rule.name, name, path, "fail", v, rule.min, rule.max,
                       f"{name} = {v:.4g}, {side} {bound:g}")
+
+
+def _judge_estimate(rule: Rule, name: str, path: str, v: float, interval: tuple[float, float] | None) -> RuleResult:
+    """An estimate decides only when its whole interval lies on one side of the bounds."""
+    undecided: Status = "fail" if rule.required else "not_measured"
+    then = ("; the policy requires it: measure it (for energy: on a machine with readable RAPL or NVML counters)"
+            if rule.required else "; measure it to decide (for energy: on a machine with readable RAPL or NVML counters)")
+    if interval is None:
+        return RuleResult(rule.name, name, path, undecided, v, rule.min, rule.max,
+                          f"{name} = {v:.4g} is an estimate without an uncertainty interval: not measured{then}")
+    low, high = interval
+    est = f"{name} = {v:.4g}, estimated between {low:.4g} and {high:.4g}"
+    if rule.check(low) and rule.check(high):
+        return RuleResult(rule.name, name, path, "pass", v, rule.min, rule.max,
+                          f"{est}: the whole interval is within the bound ({rule.bounds_text()})", interval)
+    if rule.max is not None and low > rule.max:
+        return RuleResult(rule.name, name, path, "fail", v, rule.min, rule.max,
+                          f"{est}: the whole interval is above the maximum {rule.max:g}", interval)
+    if rule.min is not None and high < rule.min:
+        return RuleResult(rule.name, name, path, "fail", v, rule.min, rule.max,
+                          f"{est}: the whole interval is below the minimum {rule.min:g}", interval)
+    return RuleResult(rule.name, name, path, undecided, v, rule.min, rule.max,
+                      f"{est}: the interval straddles the bound ({rule.bounds_text()}), so the estimate cannot "
+                      f"decide: not measured{then}", interval)
