@@ -93,8 +93,8 @@ CHILD = textwrap.dedent("""
     else:
         audit_id = store.create_audit("killed mid-write")
         real_append = trail.append
-        def append(conn, kind, **kw):
-            event = real_append(conn, kind, **kw)
+        def append(conn, key, kind, **kw):
+            event = real_append(conn, key, kind, **kw)
             if kind == "audit.completed":  # results row and status written, not committed
                 ready("ready " + audit_id)
             return event

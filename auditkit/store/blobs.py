@@ -3,6 +3,10 @@
 A blob is written to a temp file in `<root>/tmp/` (named after the writing process), fsynced, made
 read-only, `os.replace`d into place and its folder fsynced, so a crash leaves either the whole blob or
 only a temp file that `sweep_temp` removes later. The same content is stored once.
+
+`check` re-hashes a blob only when its file's status (inode, size, modification and change times) differs
+from the last time it was found intact by this object: editing a file, even restoring its modification time
+afterwards, changes its change time.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from auditkit.hashing import sha256_file
 
 _CHUNK = 1 << 20
 _HEX = frozenset("0123456789abcdef")
@@ -66,6 +72,7 @@ class BlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.tmp = self.root / "tmp"
+        self._intact: dict[str, tuple[int, int, int, int]] = {}
 
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or not set(sha256) <= _HEX:
@@ -106,7 +113,26 @@ class BlobStore:
             fsync_dir(self.root)
         os.replace(staged.temp, final)
         fsync_dir(final.parent)
+        self._intact[staged.sha256] = _status(final.stat())
         return final
+
+    def check(self, sha256: str, size: int) -> str | None:
+        """None when the blob is stored with this size and hash, else what is wrong with it."""
+        path = self.path_for(sha256)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return f"is missing from {path.parent}"
+        if not stat.S_ISREG(st.st_mode):
+            return f"is not a file at {path}"
+        if st.st_size != size:
+            return f"has {st.st_size} bytes instead of {size}: it was altered"
+        if self._intact.get(sha256) == _status(st):
+            return None
+        if sha256_file(path) != sha256:
+            return "no longer matches its SHA-256: its bytes were altered"
+        self._intact[sha256] = _status(st)
+        return None
 
     def stored(self) -> Iterator[tuple[str, Path]]:
         """Every (sha256, path) blob present on disk."""
@@ -129,6 +155,10 @@ class BlobStore:
                 f.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _status(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _chunks(source: bytes | str | Path | BinaryIO) -> Iterator[bytes]:

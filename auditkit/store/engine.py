@@ -7,20 +7,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from auditkit.config import Settings
-from auditkit.errors import AuditkitError
 from auditkit.store import schema
+from auditkit.store.failures import StoreError, translated
+
+__all__ = ["BUSY_TIMEOUT_MS", "DB_URL_ENV", "StoreError", "describe", "make_engine", "read_connection",
+           "resolve_url", "sqlite_file", "write_connection"]
 
 DB_URL_ENV = "AUDITKIT_DB_URL"
 BUSY_TIMEOUT_MS = 30_000
-
-
-class StoreError(AuditkitError):
-    """The audit store cannot do what was asked; the message says why and what to do."""
 
 
 def resolve_url(url: str | None, settings: Settings) -> str:
@@ -41,9 +40,11 @@ def make_engine(url: str) -> Engine:
                          f"or postgresql+psycopg://user@host/db") from None
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    memory = parsed.database in (None, "", ":memory:")
-    if not memory:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(parsed)
+    memory = path is None
+    if path is not None and parsed.query.get("mode") != "ro":
+        with translated(str(path.parent)):
+            path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         parsed,
         poolclass=StaticPool if memory else NullPool,
@@ -67,14 +68,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (plain, or `sqlite:///file:PATH?mode=ro&uri=true`); None in memory."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") in ("true", "1") and url.database.startswith("file:"):
+        return Path(url.database[len("file:"):])
+    return Path(url.database)
+
+
+def describe(engine: Engine) -> str:
+    """Where the store is, for messages: a SQLite file's path, else the URL without its password."""
+    path = sqlite_file(engine.url)
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+
+
 @contextmanager
 def write_connection(engine: Engine, *, lock_chain: bool = True) -> Iterator[Connection]:
     """A connection inside one write transaction, committed on success and rolled back on error.
 
     SQLite takes the write lock at BEGIN; other databases lock the schema_version row, which
-    serialises appends to the hash-chained event log.
+    serialises appends to the hash-chained event log. Database failures become a `StoreError`.
     """
-    with engine.connect() as conn:
+    with translated(describe(engine)), engine.connect() as conn:
         conn.execution_options(auditkit_write=True)
         with conn.begin():
             if lock_chain and engine.dialect.name != "sqlite":
@@ -85,6 +101,6 @@ def write_connection(engine: Engine, *, lock_chain: bool = True) -> Iterator[Con
 
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside one read transaction (a consistent snapshot)."""
-    with engine.connect() as conn, conn.begin():
+    """A connection inside one read transaction (a consistent snapshot); failures become a `StoreError`."""
+    with translated(describe(engine)), engine.connect() as conn, conn.begin():
         yield conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import (JSON, BigInteger, CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, String,
                         Table, Text)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trail entries sealed with the trail key (HMAC-SHA256) and holding the rows they wrote
 
 metadata = MetaData()
 
@@ -80,6 +80,7 @@ events = Table(
     Column("kind", String(64), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("detail", Text, nullable=False),
+    Column("rows", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_events_audit", "audit_id"),

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,14 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from sqlalchemy import Connection, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, func, inspect, select
 
 from auditkit.config import Settings
 from auditkit.hashing import sha256_bytes, sha256_file
 from auditkit.store import schema, trail
 from auditkit.store.blobs import BlobStore, runner_gone, runner_id
-from auditkit.store.engine import StoreError, make_engine, read_connection, resolve_url, write_connection
+from auditkit.store.engine import (StoreError, describe, make_engine, read_connection, resolve_url, sqlite_file,
+                                   write_connection)
+from auditkit.store.failures import translated
+from auditkit.store.keys import KEY_ENV, KEY_FILE, TrailKey, load_key
 from auditkit.store.trail import ChainCheck, Event, canonical_json, now
 
 Status = Literal["pending", "done", "failed"]
@@ -97,6 +101,7 @@ class StartupReport:
 
 
 _MAX_TEXT = 10_000
+_HEX = frozenset("0123456789abcdef")
 
 
 class AuditStore:
@@ -104,46 +109,83 @@ class AuditStore:
 
     The database is `url`, else `$AUDITKIT_DB_URL`, else SQLite at `<workspace>/auditkit.db`;
     artifacts live under `<workspace>/artifacts/`. With `create=False` a missing SQLite file is an error
-    instead of a new empty store.
+    instead of a new empty store. Opening a store needs its trail key (`$AUDITKIT_TRAIL_KEY`, else
+    `<workspace>/trail.key`, created on first use); a store whose key is missing or different is refused.
     """
 
     def __init__(self, url: str | None = None, settings: Settings | None = None, *, create: bool = True):
         self.settings = settings or Settings.from_env()
         self.url = resolve_url(url, self.settings)
         self.engine = make_engine(self.url)
-        db = self.engine.url.database
-        if not create and self.engine.dialect.name == "sqlite" and db not in (None, "", ":memory:") and not Path(db).exists():
-            raise StoreError(f"there is no audit store at {db}: check --db / AUDITKIT_DB_URL / AUDITKIT_HOME, "
-                             f"or run an audit first")
+        self._check_file(create)
         self.blobs = BlobStore(self.settings.home / "artifacts")
-        self._ensure_schema()
+        self.key = self._open()
 
-    # ----------------------------------------------------------------- schema
-    def _ensure_schema(self) -> None:
-        try:
-            with write_connection(self.engine, lock_chain=False) as conn:
-                schema.metadata.create_all(conn)
-                row = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).first()
-                if row is None:
-                    conn.execute(schema.meta.insert().values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
-                    return
-        except OperationalError as exc:
-            raise StoreError(f"cannot open the audit store at {self._safe_url()}: {exc.orig}; check the path "
-                             f"or set AUDITKIT_DB_URL to a writable database") from None
-        found = int(row.value)
-        if found > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"the audit store at {self._safe_url()} has schema version {found}, written by a newer AuditKit "
-                f"(this version reads version {schema.SCHEMA_VERSION}): upgrade auditkit, or set AUDITKIT_DB_URL "
-                f"to another store")
-        if found < schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"the audit store at {self._safe_url()} has schema version {found}, older than this AuditKit's "
-                f"{schema.SCHEMA_VERSION}, and no migration is available: export it with an older AuditKit or "
-                f"start a new store with AUDITKIT_DB_URL")
+    # ----------------------------------------------------------------- schema and key
+    def _check_file(self, create: bool) -> None:
+        path = sqlite_file(self.engine.url)
+        if path is None:
+            return
+        if not create and not path.exists():
+            raise StoreError(f"there is no audit store at {path}: check --db / AUDITKIT_DB_URL / AUDITKIT_HOME, "
+                             f"or run an audit first")
+        if path.is_file() and _stays_empty(path):
+            raise StoreError(f"the audit store at {path} is an empty file (0 bytes): it was truncated; restore it "
+                             f"from a backup, or delete the empty file to start a new store")
 
-    def _safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+    def _open(self) -> TrailKey:
+        """Check the schema version and the trail key; a new store gets its tables and key record. An existing
+        store is only read here, so a read-only one can still be verified and listed."""
+        with read_connection(self.engine) as conn:
+            found = _meta(conn)
+            if "schema_version" in found:
+                self._check_version(found["schema_version"])
+            if "trail_key_id" in found:
+                return self._trail_key(conn, found["trail_key_id"], 0)
+        with write_connection(self.engine, lock_chain=False) as conn:
+            schema.metadata.create_all(conn)
+            found = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar()
+            if found is None:
+                conn.execute(schema.meta.insert().values(key="schema_version", value=str(schema.SCHEMA_VERSION)))
+            else:
+                self._check_version(found)
+            recorded = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "trail_key_id")).scalar()
+            entries = conn.execute(select(func.count()).select_from(schema.events)).scalar()
+            return self._trail_key(conn, recorded, entries)
+
+    def _check_version(self, found: str) -> None:
+        version = int(found) if str(found).isdigit() else -1
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the audit store at {describe(self.engine)} has schema version {version}, written by a newer "
+                f"AuditKit (this version reads version {schema.SCHEMA_VERSION}): upgrade auditkit, or set "
+                f"AUDITKIT_DB_URL to another store")
+        if version < schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"the audit store at {describe(self.engine)} has schema version {found}, whose trail is not sealed "
+                f"with a key and does not cover every row, so this AuditKit (schema {schema.SCHEMA_VERSION}) cannot "
+                f"vouch for it: keep it as an archive (AuditKit versions before the keyed trail still read it) and "
+                f"start a new store, by moving the file aside or setting AUDITKIT_DB_URL")
+
+    def _trail_key(self, conn: Connection, recorded: str | None, entries: int) -> TrailKey:
+        home = self.settings.home
+        where = f"{KEY_ENV} or {home / KEY_FILE}"
+        if recorded is None and entries:
+            raise StoreError(f"the audit store at {describe(self.engine)} has {entries} trail entries but no record "
+                             f"of the key that sealed them (its meta table was altered): restore it from a backup")
+        with translated(str(home / KEY_FILE)):
+            key = load_key(home, create=recorded is None)
+        if key is None:
+            raise StoreError(f"the trail key of the audit store at {describe(self.engine)} is missing (looked in "
+                             f"{where}): restore the trail.key file from your backup or set {KEY_ENV}; a new key "
+                             f"would make every existing entry fail verification")
+        if recorded is None:
+            conn.execute(schema.meta.insert().values(key="trail_key_id", value=key.id))
+        elif key.id != recorded:
+            raise StoreError(f"the trail key from {key.source} is not the key that sealed the audit store at "
+                             f"{describe(self.engine)} (key id {key.id}, the store records {recorded}): use the "
+                             f"store's own key ({where}), or the store's key record was altered")
+        return key
 
     # ----------------------------------------------------------------- audits
     def create_audit(self, name: str = "", *, data_sha256: str | None = None, model_sha256: str | None = None,
@@ -156,8 +198,9 @@ class AuditStore:
                                                        status="pending", error=None, runner=runner_id()))
             conn.execute(schema.inputs.insert().values(audit_id=audit_id, data_sha256=data_sha256,
                                                        model_sha256=model_sha256, columns=columns or {}))
-            trail.append(conn, "audit.created", audit_id=audit_id, actor=actor,
-                         detail={"name": name, "data_sha256": data_sha256, "model_sha256": model_sha256})
+            trail.append(conn, self.key, "audit.created", audit_id=audit_id, actor=actor, created=ts,
+                         detail={"name": name, "data_sha256": data_sha256, "model_sha256": model_sha256},
+                         wrote=[("audits", {"id": audit_id}), ("inputs", {"audit_id": audit_id})])
         return audit_id
 
     def complete_audit(self, audit_id: str, audit: dict[str, Any], *, actor: str = "") -> None:
@@ -174,11 +217,14 @@ class AuditStore:
                          .values(data_sha256=data_sha, model_sha256=model_sha, columns=columns))
             digest = sha256_bytes(text.encode("utf-8"))
             conn.execute(schema.results.insert().values(audit_id=audit_id, sha256=digest, audit_json=text))
+            ts = now()
             conn.execute(schema.audits.update().where(schema.audits.c.id == audit_id)
-                         .values(status="done", updated=now()))
-            trail.append(conn, "audit.completed", audit_id=audit_id, actor=actor,
+                         .values(status="done", updated=ts))
+            trail.append(conn, self.key, "audit.completed", audit_id=audit_id, actor=actor, created=ts,
                          detail={"name": row.name, "result_sha256": digest, "data_sha256": data_sha,
-                                 "model_sha256": model_sha})
+                                 "model_sha256": model_sha},
+                         wrote=[("audits", {"id": audit_id}), ("inputs", {"audit_id": audit_id}),
+                                ("results", {"audit_id": audit_id})])
 
     def fail_audit(self, audit_id: str, reason: str, *, actor: str = "") -> None:
         """Mark a pending audit failed with a reason."""
@@ -208,7 +254,11 @@ class AuditStore:
         try:
             yield audit_id
         except BaseException as exc:
-            self._fail_if_pending(audit_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, actor)
+            try:
+                self._fail_if_pending(audit_id, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                                      actor)
+            except StoreError:  # e.g. the disk is still full: the run's own error says more; start-up marks it
+                pass
             raise
         self._fail_if_pending(audit_id, "the run ended without results", actor)
 
@@ -227,16 +277,19 @@ class AuditStore:
         return row
 
     def _fail(self, conn: Connection, row: Any, reason: str, actor: str) -> None:
+        ts = now()
         conn.execute(schema.audits.update().where(schema.audits.c.id == row.id)
-                     .values(status="failed", error=reason, updated=now()))
-        old = conn.execute(select(schema.inputs).where(schema.inputs.c.audit_id == row.id)).one()
-        trail.append(conn, "audit.failed", audit_id=row.id, actor=actor,
+                     .values(status="failed", error=reason, updated=ts))
+        old = conn.execute(select(schema.inputs.c.data_sha256, schema.inputs.c.model_sha256)
+                           .where(schema.inputs.c.audit_id == row.id)).one()
+        trail.append(conn, self.key, "audit.failed", audit_id=row.id, actor=actor, created=ts,
                      detail={"name": row.name, "reason": reason, "data_sha256": old.data_sha256,
-                             "model_sha256": old.model_sha256})
+                             "model_sha256": old.model_sha256},
+                     wrote=[("audits", {"id": row.id})])
 
     def get(self, audit_id: str) -> AuditRecord:
         """One audit with its audit.json, sign-offs and artifacts."""
-        with read_connection(self.engine) as conn:
+        with read_connection(self.engine) as conn, self._readable():
             row = conn.execute(self._base_query().where(schema.audits.c.id == audit_id)).first()
             if row is None:
                 raise StoreError(f"no audit with id {audit_id!r}; `python -m auditkit history` lists them")
@@ -247,7 +300,7 @@ class AuditStore:
                 select(schema.audit_artifacts, schema.artifacts.c.size)
                 .join(schema.artifacts, schema.artifacts.c.sha256 == schema.audit_artifacts.c.sha256)
                 .where(schema.audit_artifacts.c.audit_id == audit_id)))
-        return _record(row, audit=json.loads(res) if res is not None else None, signoffs=signs, artifacts=arts)
+            return _record(row, audit=json.loads(res) if res is not None else None, signoffs=signs, artifacts=arts)
 
     def list(self, *, status: Status | None = None, name_contains: str | None = None,
              data_sha256: str | None = None, model_sha256: str | None = None,
@@ -267,8 +320,17 @@ class AuditStore:
             q = q.where(a.created >= since)
         if until:
             q = q.where(a.created <= until)
-        with read_connection(self.engine) as conn:
+        with read_connection(self.engine) as conn, self._readable():
             return [_record(r) for r in conn.execute(q)]
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        """A stored value that no longer parses (written outside AuditKit) becomes a `StoreError`."""
+        try:
+            yield
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"a stored row of the audit store at {describe(self.engine)} is unreadable ({exc}): it "
+                             f"was altered outside AuditKit; `python -m auditkit verify` names it") from None
 
     @staticmethod
     def _base_query():
@@ -281,26 +343,34 @@ class AuditStore:
                      kind: str = "file", name: str = "", actor: str = "") -> str:
         """Store bytes, a file or a binary stream content-addressed and read-only; returns its SHA-256.
 
-        The same content is stored once; with `audit_id` it is also linked to that audit.
+        The same content is stored once; with `audit_id` it is also linked to that audit. The file is in place
+        before its rows and trail entry are written (a failure in between leaves an orphan blob, never a row
+        without its file).
         """
-        staged = self.blobs.stage(source)
-        self.blobs.commit(staged)
+        name = _text(name, "name", 300)
+        with translated(str(self.blobs.root)):
+            staged = self.blobs.stage(source)
+            self.blobs.commit(staged)
         sha = staged.sha256
         with write_connection(self.engine) as conn:
+            wrote: list[tuple[str, dict[str, Any]]] = []
             known = conn.execute(select(schema.artifacts.c.sha256).where(schema.artifacts.c.sha256 == sha)).first()
             if known is None:
                 conn.execute(schema.artifacts.insert().values(sha256=sha, size=staged.size,
                                                               path=self.blobs.relative(sha), created=now()))
+                wrote.append(("artifacts", {"sha256": sha}))
             if audit_id is not None:
+                link = {"audit_id": audit_id, "sha256": sha, "kind": kind}
                 key = (schema.audit_artifacts.c.audit_id == audit_id) & (schema.audit_artifacts.c.sha256 == sha) & (
                     schema.audit_artifacts.c.kind == kind)
                 if conn.execute(select(schema.audit_artifacts.c.sha256).where(key)).first() is None:
                     if conn.execute(select(schema.audits.c.id).where(schema.audits.c.id == audit_id)).first() is None:
                         raise StoreError(f"no audit with id {audit_id!r} to attach the artifact to")
-                    conn.execute(schema.audit_artifacts.insert().values(audit_id=audit_id, sha256=sha, kind=kind,
-                                                                        name=_text(name, "name", 300)))
-                    trail.append(conn, "artifact.stored", audit_id=audit_id, actor=actor,
-                                 detail={"sha256": sha, "kind": kind, "name": name, "size": staged.size})
+                    conn.execute(schema.audit_artifacts.insert().values(**link, name=name))
+                    wrote.append(("audit_artifacts", link))
+            if wrote:
+                trail.append(conn, self.key, "artifact.stored", audit_id=audit_id, actor=actor, wrote=wrote,
+                             detail={"sha256": sha, "kind": kind, "name": name, "size": staged.size})
         return sha
 
     def artifact_path(self, sha256: str) -> Path:
@@ -332,12 +402,14 @@ class AuditStore:
                 raise StoreError(f"no audit with id {audit_id!r}; `python -m auditkit history` lists them")
             if row.status != "done":
                 raise StoreError(f"audit {audit_id} is {row.status}; only finished audits can be signed off")
-            ev = trail.append(conn, "signoff", audit_id=audit_id, actor=reviewer,
-                              detail={"reviewer": reviewer, "decision": decision, "comment": comment})
+            seq, ts = trail.tip(conn)[0], now()
             new_id = conn.execute(schema.signoffs.insert().values(
-                audit_id=audit_id, reviewer=reviewer, decision=decision, comment=comment, created=ev.created,
-                event_seq=ev.seq)).inserted_primary_key[0]
-        return SignOff(new_id, audit_id, reviewer, decision, comment, ev.created, ev.seq)
+                audit_id=audit_id, reviewer=reviewer, decision=decision, comment=comment, created=ts,
+                event_seq=seq)).inserted_primary_key[0]
+            trail.append(conn, self.key, "signoff", audit_id=audit_id, actor=reviewer, created=ts,
+                         detail={"reviewer": reviewer, "decision": decision, "comment": comment},
+                         wrote=[("signoffs", {"id": new_id})])
+        return SignOff(new_id, audit_id, reviewer, decision, comment, ts, seq)
 
     def signoffs(self, audit_id: str) -> tuple[SignOff, ...]:
         """An audit's sign-offs in order, without loading its audit.json."""
@@ -348,18 +420,22 @@ class AuditStore:
                   detail: dict[str, Any] | None = None) -> Event:
         """Append an entry (e.g. `report.exported`) to the trail."""
         with write_connection(self.engine) as conn:
-            return trail.append(conn, _text(kind, "kind", 64), audit_id=audit_id, actor=actor, detail=detail)
+            return trail.append(conn, self.key, _text(kind, "kind", 64), audit_id=audit_id, actor=actor,
+                                detail=detail)
 
     def events(self, audit_id: str | None = None) -> list[Event]:
         """Trail entries in order, all or for one audit."""
         with read_connection(self.engine) as conn:
             return trail.load(conn, audit_id)
 
-    def verify_chain(self, *, anchor: str | None = None) -> ChainCheck:
-        """Check every trail entry's hash and link, and the stored rows against the entries; with `anchor`
-        (an entry hash kept outside the database), also that the chain still contains that entry."""
+    def verify_chain(self, *, head: str | None = None) -> ChainCheck:
+        """Check every trail entry's number, link and seal, every stored row against the entries that wrote it,
+        and every artifact file against its hash; with `head` (a `ChainCheck.head` kept outside the database),
+        also that the trail still leads to that entry."""
+        if head is not None and (len(head) != 64 or not set(head) <= _HEX):
+            raise StoreError(f"a head is the 64-hex-digit seal that `verify` printed, got {head!r}")
         with read_connection(self.engine) as conn:
-            return trail.check_chain(conn, anchor=anchor)
+            return trail.check_chain(conn, self.key, self.blobs, head=head)
 
     def backup(self, dest: str | Path) -> Path:
         """A consistent copy of a SQLite store taken while it is in use (`VACUUM INTO`; never copy the live
@@ -370,12 +446,16 @@ class AuditStore:
         target = Path(dest)
         if target.exists():
             raise StoreError(f"{target} already exists; choose a new file name for the backup")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        raw = self.engine.raw_connection()  # outside any transaction, as VACUUM requires
-        try:
-            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
-        finally:
-            raw.close()
+        with translated(str(target)):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            raw = self.engine.raw_connection()  # outside any transaction, as VACUUM requires
+            try:
+                raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot write the backup {target} ({exc}): check that its folder is writable "
+                                 f"and has room for a copy of the store") from None
+            finally:
+                raw.close()
         return target
 
     # ----------------------------------------------------------------- start-up
@@ -388,7 +468,7 @@ class AuditStore:
         """
         integrity = "not applicable"
         if self.engine.dialect.name == "sqlite":
-            with self.engine.connect() as conn:
+            with translated(describe(self.engine)), self.engine.connect() as conn:
                 integrity = "; ".join(r[0] for r in conn.exec_driver_sql("PRAGMA integrity_check"))
         failed = []
         with write_connection(self.engine) as conn:
@@ -396,22 +476,41 @@ class AuditStore:
             for row in conn.execute(select(schema.audits).where(schema.audits.c.status == "pending")).all():
                 if runner_gone(row.runner):
                     why = "its process ended"
-                elif row.updated < cutoff:
+                elif str(row.updated) < cutoff:
                     why = f"it was still pending after {stale_after_hours:g} hours"
                 else:
                     continue
                 self._fail(conn, row, f"the run stopped before it finished ({why}); run the audit again", "auditkit")
                 failed.append(row.id)
-        removed = self.blobs.sweep_temp()
         with read_connection(self.engine) as conn:
             rows = {r.sha256: r.size for r in conn.execute(select(schema.artifacts))}
-        on_disk = dict(self.blobs.stored())
-        damaged = [sha for sha, path in on_disk.items() if sha in rows and (
-            path.stat().st_size != rows[sha] or (deep and sha256_file(path) != sha))]
+        with translated(str(self.blobs.root)):
+            removed = self.blobs.sweep_temp()
+            on_disk = dict(self.blobs.stored())
+            damaged = [sha for sha, path in on_disk.items() if sha in rows and (
+                path.stat().st_size != rows[sha] or (deep and sha256_file(path) != sha))]
         return StartupReport(
             integrity=integrity, failed_runs=tuple(failed), temp_files_removed=removed,
             orphan_blobs=tuple(sorted(set(on_disk) - set(rows))), missing_blobs=tuple(sorted(set(rows) - set(on_disk))),
             damaged_blobs=tuple(sorted(damaged)))
+
+
+def _meta(conn: Connection) -> dict[str, str]:
+    """The store's meta rows; empty before its tables exist."""
+    if not inspect(conn).has_table(schema.meta.name):
+        return {}
+    return {r.key: r.value for r in conn.execute(select(schema.meta))}
+
+
+def _stays_empty(path: Path, wait: float = 0.5) -> bool:
+    """True when a SQLite file has no bytes and gains none within `wait` seconds (a store being created gets
+    its header within milliseconds; a truncated one never does)."""
+    deadline = time.monotonic() + wait
+    while path.stat().st_size == 0:
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _text(value: Any, what: str, limit: int) -> str:

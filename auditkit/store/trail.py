@@ -1,21 +1,26 @@
-"""The audit trail: an append-only event log where each entry holds the hash of the one before it.
+"""The audit trail: an append-only event log where each entry is sealed with the trail key and holds the seal
+of the one before it.
 
-Entry hash = SHA-256 of the JSON list [seq, created, audit_id, kind, actor, detail, prev_hash] (detail is
-the canonical JSON text as stored). Changing, inserting or deleting an entry in the middle breaks the
-chain at that entry; `check_chain` names the first one.
+Entry seal = HMAC-SHA256 under the trail key (`keys.py`) of the JSON list
+[seq, created, audit_id, kind, actor, detail, rows, prev_hash], where detail is the canonical JSON text as stored
+and rows the images of every row the entry wrote (`evidence.py`). Changing, inserting or deleting an entry breaks
+the chain at that entry, and forging one needs the key; the rows are then checked against what the entries wrote.
+`check_chain` names what changed.
 """
 from __future__ import annotations
 
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from auditkit.hashing import sha256_bytes
-from auditkit.store import schema
+from auditkit.store import evidence, schema
+from auditkit.store.blobs import BlobStore
+from auditkit.store.keys import TrailKey
 
 GENESIS = "0" * 64
 
@@ -39,8 +44,10 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def entry_hash(seq: int, created: str, audit_id: str | None, kind: str, actor: str, detail: str, prev_hash: str) -> str:
-    return sha256_bytes(json.dumps([seq, created, audit_id, kind, actor, detail, prev_hash]).encode("utf-8"))
+def entry_message(seq: int, created: str, audit_id: str | None, kind: str, actor: str, detail: str, rows: str,
+                  prev_hash: str) -> bytes:
+    """The bytes an entry's seal covers (a value of an unexpected type, written outside AuditKit, by its repr)."""
+    return json.dumps([seq, created, audit_id, kind, actor, detail, rows, prev_hash], default=repr).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -61,17 +68,25 @@ class Event:
                 "actor": self.actor, "detail": self.detail, "prev_hash": self.prev_hash, "hash": self.hash}
 
 
-def append(conn: Connection, kind: str, *, audit_id: str | None = None, actor: str = "",
-           detail: dict[str, Any] | None = None) -> Event:
-    """Append an entry inside the caller's write transaction (which holds the write lock)."""
+def tip(conn: Connection) -> tuple[int, str]:
+    """The next entry's number and the seal it links to (stable while the caller holds the write lock)."""
     last = conn.execute(select(schema.events.c.seq, schema.events.c.hash)
                         .order_by(schema.events.c.seq.desc()).limit(1)).first()
-    seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    created, text = now(), canonical_json(detail or {})
+    return (last.seq + 1, last.hash) if last else (1, GENESIS)
+
+
+def append(conn: Connection, key: TrailKey, kind: str, *, audit_id: str | None = None, actor: str = "",
+           detail: dict[str, Any] | None = None, wrote: Sequence[evidence.RowRef] = (),
+           created: str | None = None) -> Event:
+    """Append a sealed entry inside the caller's write transaction (which holds the write lock); `wrote` names
+    the rows (table, primary key) this transaction wrote, whose images the entry keeps."""
+    seq, prev = tip(conn)
+    created, text = created or now(), canonical_json(detail or {})
+    rows = canonical_json(evidence.capture(conn, wrote))
     actor = actor or "local"
-    digest = entry_hash(seq, created, audit_id, kind, actor, text, prev)
-    conn.execute(schema.events.insert().values(seq=seq, created=created, audit_id=audit_id, kind=kind,
-                                               actor=actor, detail=text, prev_hash=prev, hash=digest))
+    digest = key.seal(entry_message(seq, created, audit_id, kind, actor, text, rows, prev))
+    conn.execute(schema.events.insert().values(seq=seq, created=created, audit_id=audit_id, kind=kind, actor=actor,
+                                               detail=text, rows=rows, prev_hash=prev, hash=digest))
     return Event(seq, created, audit_id, kind, actor, json.loads(text), prev, digest)
 
 
@@ -85,14 +100,17 @@ def load(conn: Connection, audit_id: str | None = None) -> list[Event]:
 def _event(r: Any) -> Event:
     try:
         detail = json.loads(r.detail)
-    except ValueError:
+    except (TypeError, ValueError):
         detail = {"unreadable": r.detail}
     return Event(r.seq, r.created, r.audit_id, r.kind, r.actor, detail, r.prev_hash, r.hash)
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """Result of verifying the trail and the rows it vouches for."""
+    """Result of verifying the trail and the rows and files it vouches for.
+
+    `first_bad`, `first_bad_seq` and `reason` describe the first problem; `problems` lists every one.
+    """
 
     ok: bool
     entries: int
@@ -100,6 +118,7 @@ class ChainCheck:
     first_bad_seq: int | None = None
     reason: str = ""
     head: str = GENESIS
+    problems: tuple[str, ...] = ()
 
     def __iter__(self):
         """Unpacks as `(ok, first_bad)`."""
@@ -107,81 +126,45 @@ class ChainCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "entries": self.entries, "first_bad": self.first_bad,
-                "first_bad_seq": self.first_bad_seq, "reason": self.reason, "head": self.head}
+                "first_bad_seq": self.first_bad_seq, "reason": self.reason, "head": self.head,
+                "problems": list(self.problems)}
 
 
-def check_chain(conn: Connection, *, anchor: str | None = None) -> ChainCheck:
-    """Recompute every entry's hash and link, then check the audit, input, result and sign-off rows
-    against the entries that recorded them.
+def check_chain(conn: Connection, key: TrailKey, blobs: BlobStore, *, head: str | None = None) -> ChainCheck:
+    """Check every entry's number, link and seal, then the stored rows and artifact files against what the
+    entries wrote.
 
-    `anchor` is an entry hash recorded earlier outside the database (e.g. a `head` printed by `verify`); the
-    chain must still contain it, which catches the newest entries being deleted or the chain being rebuilt.
+    `head` is an entry seal recorded earlier outside the database (the `head` printed by `verify`); the trail must
+    still lead to it, which catches the newest entries being deleted together with the rows they wrote.
     """
     rows = list(conn.execute(select(schema.events).order_by(schema.events.c.seq)))
-    head = rows[-1].hash if rows else GENESIS
-    if anchor is not None and anchor != GENESIS and not any(r.hash == anchor for r in rows):
-        return ChainCheck(ok=False, entries=len(rows), first_bad=f"anchor {anchor[:16]}", reason=(
-            f"no entry has the anchored hash {anchor}: entries after it were deleted or the trail was rebuilt"),
-            head=head)
-    prev, expected_seq = GENESIS, 1
+    tip_hash = rows[-1].hash if rows else GENESIS
+    if head is not None and head != GENESIS and not any(r.hash == head for r in rows):
+        return _bad(len(rows), evidence.Problem(f"head {head[:16]}", None, (
+            f"the trail no longer leads to head {head}: no entry has that seal, so entries after it were deleted "
+            f"(the newest is #{rows[-1].seq if rows else 0})")), head=tip_hash)
+    prev, expected_seq, wrote = GENESIS, 1, []
     for r in rows:
         where = f"event #{r.seq}"
         if r.seq != expected_seq:
-            return _bad(len(rows), f"event #{expected_seq}", expected_seq,
-                        f"entry #{expected_seq} is missing (next entry is #{r.seq}): entries were deleted", head)
+            return _bad(len(rows), evidence.Problem(f"event #{expected_seq}", expected_seq, (
+                f"entry #{expected_seq} is missing (next entry is #{r.seq}): entries were deleted")), head=tip_hash)
         if r.prev_hash != prev:
-            return _bad(len(rows), where, r.seq, f"{where} does not link to the entry before it", head)
-        if entry_hash(r.seq, r.created, r.audit_id, r.kind, r.actor, r.detail, r.prev_hash) != r.hash:
-            return _bad(len(rows), where, r.seq,
-                        f"{where} ({r.kind}) was altered: its content no longer matches its hash", head)
+            return _bad(len(rows), evidence.Problem(where, r.seq, f"{where} does not link to the entry before it"),
+                        head=tip_hash)
+        seal = key.seal(entry_message(r.seq, r.created, r.audit_id, r.kind, r.actor, r.detail, r.rows, r.prev_hash))
+        if not hmac.compare_digest(seal, str(r.hash)):
+            return _bad(len(rows), evidence.Problem(where, r.seq, (
+                f"{where} ({r.kind}) was altered or forged: its seal does not match its content under the trail "
+                f"key")), head=tip_hash)
+        wrote.append((r.seq, r.kind, json.loads(r.rows)))
         prev, expected_seq = r.hash, expected_seq + 1
-    problem = _check_rows(conn, [_event(r) for r in rows])
-    if problem:
-        return _bad(len(rows), problem[0], problem[1], problem[2], head)
-    return ChainCheck(ok=True, entries=len(rows), head=head)
+    problems = evidence.differences(conn, evidence.replay(wrote), blobs)
+    if problems:
+        return _bad(len(rows), *problems, head=tip_hash)
+    return ChainCheck(ok=True, entries=len(rows), head=tip_hash)
 
 
-def _bad(n: int, where: str, seq: int | None, reason: str, head: str) -> ChainCheck:
-    return ChainCheck(ok=False, entries=n, first_bad=where, first_bad_seq=seq, reason=reason, head=head)
-
-
-_STATUS_OF = {"audit.created": "pending", "audit.completed": "done", "audit.failed": "failed"}
-
-
-def _check_rows(conn: Connection, events: Iterable[Event]) -> tuple[str, int | None, str] | None:
-    status: dict[str, Event] = {}
-    for e in events:
-        if e.kind in _STATUS_OF and e.audit_id:
-            status[e.audit_id] = e
-    by_seq = {e.seq: e for e in events}
-    for a in conn.execute(select(schema.audits).order_by(schema.audits.c.created)):
-        last = status.get(a.id)
-        if last is None:
-            return f"audit {a.id}", None, f"audit {a.id} has no entry in the trail: it was inserted directly"
-        if _STATUS_OF[last.kind] != a.status or last.detail.get("name", a.name) != a.name:
-            return (f"audit {a.id}", last.seq,
-                    f"audit {a.id} reads status '{a.status}' / name {a.name!r}, but event #{last.seq} recorded "
-                    f"'{_STATUS_OF[last.kind]}' / {last.detail.get('name')!r}")
-    for i in conn.execute(select(schema.inputs)):
-        last = status.get(i.audit_id)
-        if last and (last.detail.get("data_sha256"), last.detail.get("model_sha256")) != (i.data_sha256, i.model_sha256):
-            return (f"inputs of audit {i.audit_id}", last.seq,
-                    f"the input hashes of audit {i.audit_id} differ from those recorded in event #{last.seq}")
-    for r in conn.execute(select(schema.results)):
-        last = status.get(r.audit_id)
-        actual = sha256_bytes(r.audit_json.encode("utf-8"))
-        if last is None or last.kind != "audit.completed" or last.detail.get("result_sha256") != actual:
-            seq = last.seq if last else None
-            return (f"result of audit {r.audit_id}", seq,
-                    f"the stored audit.json of audit {r.audit_id} does not match the hash recorded"
-                    + (f" in event #{seq}" if seq else "") + ": it was altered")
-    for s in conn.execute(select(schema.signoffs)):
-        e = by_seq.get(s.event_seq)
-        recorded = e and e.kind == "signoff" and e.audit_id == s.audit_id and (
-            e.detail.get("reviewer"), e.detail.get("decision"), e.detail.get("comment")) == (
-            s.reviewer, s.decision, s.comment)
-        if not recorded:
-            return (f"sign-off {s.id} of audit {s.audit_id}", s.event_seq,
-                    f"sign-off {s.id} ({s.reviewer}: {s.decision}) does not match event #{s.event_seq}: it was altered")
-    return None
-
+def _bad(n: int, first: evidence.Problem, *more: evidence.Problem, head: str) -> ChainCheck:
+    return ChainCheck(ok=False, entries=n, first_bad=first.where, first_bad_seq=first.seq, reason=first.reason,
+                      head=head, problems=tuple(p.reason for p in (first, *more)))
