@@ -12,11 +12,10 @@ from typing import Any
 import streamlit as st
 
 from auditkit.context import AuditContext
-from auditkit.explain.attention import AttentionMaps, attention_maps
+from auditkit.explain.attention import AttentionMaps
 from auditkit.explain.base import Attribution, TokenAttribution
-from auditkit.explain.integrated_gradients import integrated_gradients
 from auditkit.explain.tabular import explain_row
-from auditkit.explain.text import explain_text_row, scorer_for
+from auditkit.explain.text import attention_row, explain_text_row, integrated_gradients_row
 
 
 @st.cache_resource
@@ -55,11 +54,9 @@ def text_row(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) 
 
 @st.cache_data(max_entries=64, show_spinner="Reading attention ...")
 def text_attention(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> AttentionMaps:
-    m = _ctx.model
-    return attention_maps(m.module, m.tokenizer, _ctx.texts()[row], max_length=m.max_length)
+    return attention_row(_ctx, row)
 
 
 @st.cache_data(max_entries=64, show_spinner="Running Integrated Gradients ...")
 def text_ig(data_sha256: str, model_sha256: str, row: int, _ctx: AuditContext) -> tuple[TokenAttribution, bool]:
-    scorer = scorer_for(_ctx.model, _ctx.positive_label, tuple(_ctx.classes))
-    return integrated_gradients(scorer, _ctx.texts()[row])
+    return integrated_gradients_row(_ctx, row)

@@ -15,7 +15,7 @@ import streamlit as st
 from PIL import Image, ImageColor
 
 from auditkit.chart_style import OKABE_ITO, TEMPLATE
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.families.handle import ModelHandle
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
@@ -206,8 +206,8 @@ def open_store() -> tuple[AuditStore, StartupReport]:
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model safely ...")
-def cached_model(path: str, sha256_hint: str, allow_pickle_weights: bool = False) -> LoadedModel:
-    """One loaded model per checkpoint content, shared read-only by every session."""
+def cached_model(path: str, sha256_hint: str, allow_pickle_weights: bool = False) -> ModelHandle:
+    """One model worker per checkpoint content, shared by every session (the model itself lives in the worker)."""
     return load_model(path, allow_pickle_weights=allow_pickle_weights, settings=settings())
 
 

@@ -12,7 +12,7 @@ from auditkit.chart_style import COLORBAR_RIGHT
 from auditkit.context import AuditContext
 from auditkit.energy.carbon import DEFAULT_REGION, regions
 from auditkit.energy.equivalents import equivalents
-from auditkit.energy.projection import ACCELERATORS, count_parameters, estimate_training, project_deployment
+from auditkit.energy.projection import ACCELERATORS, estimate_training, project_deployment
 from auditkit.energy.section import EnergyResult, components_frame, phases_frame
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
@@ -121,7 +121,7 @@ def training_form(ctx: AuditContext | None) -> None:
     st.subheader("Training estimate (transformers)")
     st.caption("FLOPs ≈ 6 × parameters × training tokens; hours = FLOPs / sustained throughput; "
                "kWh = hours × power × PUE. Every assumption below can be edited.")
-    params_default = count_parameters(ctx.model.module) if ctx is not None and ctx.model is not None else 110_000_000
+    params_default = ctx.model.info.parameters if ctx is not None and ctx.model is not None else 110_000_000
     c1, c2, c3 = st.columns(3)
     params = c1.number_input("Parameters", min_value=1, value=int(params_default), step=1_000_000,
                              help="Number of trainable weights (pre-filled from the loaded model when there is one).")

@@ -413,7 +413,7 @@ elif ctx.model is None:
             "Load a checkpoint on the Setup page to see explanations.")
 else:
     try:
-        if ctx.model.kind == "text":
+        if ctx.model.family.input_role == "text":
             text_panel(ctx)
         else:
             tabular_panel(ctx)

@@ -298,7 +298,7 @@ def main() -> None:
     for note in grouping.warnings:
         st.warning(plain(note))
     disparity_cards(grouping)
-    text_model = ctx.model is not None and ctx.model.kind == "text" and bool(ctx.spec.text_column)
+    text_model = ctx.model is not None and ctx.model.family.input_role == "text" and bool(ctx.spec.text_column)
     label, tab = selected_tab(["Group metrics", "Intersections", "Threshold", "Mitigation", "Error analysis"]
                               + (["Counterfactual text test"] if text_model else []), key="fairness_tab")
     with tab:

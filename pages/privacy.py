@@ -19,7 +19,7 @@ from auditkit.privacy.kanonymity import k_anonymity
 from auditkit.privacy.artifacts import trained_part
 from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
-from auditkit.privacy.text import dp_finetune_text, encoder_layer_count
+from auditkit.privacy.text import dp_finetune_model, safetensors_bytes
 from auditkit.privacy.training import dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._privacy_results import cached_epsilon, cached_noise, cached_section
@@ -247,7 +247,7 @@ def job_progress() -> None:
 
 
 def training_panel(ctx: AuditContext) -> None:
-    text = ctx.model is not None and ctx.model.kind == "text"
+    text = ctx.model is not None and ctx.model.family.input_role == "text"
     st.subheader("Train privately (DP-SGD)")
     if not allowed("run"):
         explain_not_allowed("run", "Training a private model")
@@ -268,7 +268,7 @@ def training_panel(ctx: AuditContext) -> None:
                                              "batch size / training rows (Poisson sampling).")
         if text:
             layers = c1[1].number_input("Trainable encoder layers", min_value=0,
-                                        max_value=encoder_layer_count(ctx.model.module), value=0, help=HELP["layers"])
+                                        max_value=ctx.model.info.encoder_layers, value=0, help=HELP["layers"])
         else:
             targets_text = c1[1].text_input("Sweep targets (epsilon)", ", ".join(map(str, DEFAULT_TARGETS)),
                                             help="Comma-separated epsilon values for the privacy-utility sweep.")
@@ -283,10 +283,10 @@ def training_panel(ctx: AuditContext) -> None:
             show_error(e)
             return
         jobs()["train"] = BackgroundJob(
-            "DP fine-tuning", dp_finetune_text, ctx.model.module, ctx.model.tokenizer, data.texts_train, data.y_train,
+            "DP fine-tuning", ctx.model.run, dp_finetune_model, data.texts_train, data.y_train,
             target_epsilon=float(eps), target_delta=float(delta), epochs=int(epochs), accountant=accountant,
             batch_size=min(int(batch_size), len(data.texts_train)), texts_eval=data.texts_eval,
-            labels_eval=data.y_eval, max_length=ctx.model.max_length or 128, trainable_layers=int(layers))
+            labels_eval=data.y_eval, trainable_layers=int(layers))
     elif train_clicked or sweep_clicked:
         try:
             data = training_data(ctx)
@@ -333,9 +333,7 @@ def trained_result(r) -> None:
 
 
 def weights_bytes(r) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: v.detach().contiguous() for k, v in r.model.state_dict().items()})
+    return safetensors_bytes(r)
 
 
 def sweep_chart(s: dict) -> None:

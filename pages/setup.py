@@ -71,7 +71,8 @@ try:
     if model_file is not None:
         model_path = upload(model_file.getvalue(), model_file.name, settings=settings())
         model = cached_model(str(model_path), model_path.name)
-        st.success(f"Model loaded safely: {model.fmt}, {model.kind}, {model.n_classes} classes.")
+        st.success(f"Model loaded safely in its own contained process: {model.fmt}, {model.family.kind}, "
+                   f"{model.n_classes} classes.")
     dataset = load_dataset(data_path, spec, settings=settings(), needs_features=bool(model_file) and spec.text_column is None)
 except AuditkitError as e:
     show_error(e)

@@ -69,3 +69,17 @@ class Canary:
 
     def __reduce__(self):
         return (open, (str(self.path), "w"))
+
+
+def in_process(path: Path):
+    """The model at `path` loaded in the test process by its family (a reference for the worker's results; the
+    app never does this: it loads models only in their worker)."""
+    from auditkit.config import Settings
+    from auditkit.families.registry import detect
+    from auditkit.hashing import sha256_file, sha256_tree
+
+    path = Path(path)
+    family = detect(path)
+    sha = sha256_tree(path) if path.is_dir() else sha256_file(path)
+    settings = Settings.from_env()
+    return family.load(family.prepare(path, sha, settings), sha, settings)

@@ -14,7 +14,7 @@ from auditkit.errors import ModelLoadError, UnsafeModelError
 from auditkit.inference.runner import predict
 from auditkit.tabular import TabularMLP
 
-from tests.builders import Canary, tabular_model, tiny_bert
+from tests.builders import Canary, in_process, tabular_model, tiny_bert
 
 
 def rewrite_zip(src, dst, replace):
@@ -37,7 +37,7 @@ def zip_folder(folder, dst):
 
 def test_pt2_loads_and_predicts(tmp_path):
     model = load_model(tabular_model(tmp_path / "m.pt2"))
-    assert (model.kind, model.fmt, model.n_outputs, model.n_features) == ("tabular", "pt2", 1, 2)
+    assert (model.family.kind, model.fmt, model.n_outputs, model.n_features) == ("tabular", "pt2", 1, 2)
     preds = predict(model, np.array([[1.0, 0.0], [-1.0, 0.0]], dtype=np.float32))
     assert preds.indices.tolist() == [1, 0]
 
@@ -53,8 +53,8 @@ def test_raw_weights_starting_with_the_pickle_opcode_byte_load(tmp_path):
         model.net[0].bias.fill_(first)
     loaded = load_model(export_tabular(model, 2, tmp_path / "m.pt2"))
     x = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
-    np.testing.assert_array_equal(loaded.module(torch.from_numpy(x)).detach().numpy(),
-                                  model(torch.from_numpy(x)).detach().numpy())
+    expected = torch.sigmoid(model(torch.from_numpy(x))).detach().numpy()
+    np.testing.assert_allclose(predict(loaded, x).probabilities[:, 1], expected, atol=1e-7)
 
 
 @pytest.mark.parametrize("payload", ["raw-pickle", "torch-save"])
@@ -122,7 +122,7 @@ def test_pickles_never_execute(tmp_path, name, monkeypatch):
 def test_hf_folder_and_zip_load_identically(tmp_path):
     folder = tiny_bert(tmp_path / "bert")
     model = load_model(folder)
-    assert (model.kind, model.fmt, model.class_names) == ("text", "hf-safetensors", ("class_0", "class_1"))
+    assert (model.family.kind, model.fmt, model.class_names) == ("text", "hf-safetensors", ("class_0", "class_1"))
     zipped = load_model(zip_folder(folder, tmp_path / "bert.zip"))
     texts = ["good film", "the food was very bad not great"]
     np.testing.assert_allclose(predict(model, texts).probabilities, predict(zipped, texts).probabilities, atol=1e-6)
@@ -156,7 +156,7 @@ def test_pickle_weights_need_the_opt_in_and_then_load_weights_only(tmp_path, mon
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     folder = tiny_bert(tmp_path / "bert")
     reference = load_model(folder)
-    state = {k: v.clone() for k, v in reference.module.state_dict().items()}
+    state = {k: v.clone() for k, v in in_process(folder).module.state_dict().items()}
     (folder / "model.safetensors").unlink()
     torch.save(state, folder / "pytorch_model.bin")
     with pytest.raises(UnsafeModelError, match="pytorch_model.bin' is a pickle file.*convert the weights to safetensors"):

@@ -33,7 +33,7 @@ from auditkit.inference.runner import predict
 from auditkit.service import audit_and_record
 from auditkit.store import AuditStore
 from auditkit.uploads import store_upload
-from tests.builders import Canary, tabular_frame, tabular_model, tiny_bert
+from tests.builders import Canary, in_process, tabular_frame, tabular_model, tiny_bert
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def _nothing_extracted(workspace: Path) -> bool:
 def test_sharded_safetensors_load_like_one_file_and_a_missing_or_escaping_shard_is_refused(bert, tmp_path):
     reference = load_model(bert)
     sharded = tmp_path / "sharded"
-    reference.module.save_pretrained(sharded, safe_serialization=True, max_shard_size="20KB")
+    in_process(bert).module.save_pretrained(sharded, safe_serialization=True, max_shard_size="20KB")
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (bert / name).exists():
             shutil.copy(bert / name, sharded / name)

@@ -10,31 +10,33 @@ from auditkit.errors import DataValidationError, SettingsError
 from auditkit.inference.device import resolve_device
 from auditkit.inference.runner import predict
 
-from tests.builders import tabular_frame, tabular_model, text_frame, tiny_bert
+from tests.builders import in_process, tabular_frame, tabular_model, text_frame, tiny_bert
 
 
 def test_text_batches_sorted_and_padded_equal_one_by_one(tmp_path):
-    model = load_model(tiny_bert(tmp_path / "bert"))
+    folder = tiny_bert(tmp_path / "bert")
+    model, reference = load_model(folder), in_process(folder)
     texts = text_frame(n=37)["text"].tolist()
     batched = predict(model, texts, batch_size=8)
     expected = []
     with torch.inference_mode():
         for text in texts:
-            logits = model.module(**model.tokenizer(text, return_tensors="pt")).logits
+            logits = reference.module(**reference.tokenizer(text, return_tensors="pt")).logits
             expected.append(torch.softmax(logits, -1)[0].numpy())
     np.testing.assert_allclose(batched.probabilities, np.stack(expected), atol=1e-6)
     assert batched.indices.tolist() == np.stack(expected).argmax(1).tolist()
 
 
 def test_tabular_batches_equal_a_single_pass_and_progress_is_reported(tmp_path):
-    model = load_model(tabular_model(tmp_path / "m.pt2"))
+    path = tabular_model(tmp_path / "m.pt2")
+    model = load_model(path)
     x = tabular_frame(n=1000)[["x1", "x2"]].to_numpy(np.float32)
     seen = []
     small = predict(model, x, batch_size=64, progress=lambda d, t: seen.append((d, t)))
     whole = predict(model, x, batch_size=1000)
     np.testing.assert_allclose(small.probabilities, whole.probabilities, atol=1e-7)
     assert seen[0] == (64, 1000) and seen[-1] == (1000, 1000)
-    logits = model.module(torch.from_numpy(x)).detach()
+    logits = in_process(path).module(torch.from_numpy(x)).detach()
     np.testing.assert_allclose(whole.probabilities[:, 1], torch.sigmoid(logits).numpy(), atol=1e-6)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from auditkit.checkpoints.loader import load_model
 from auditkit.cli import main
+from auditkit.inference.runner import predict
 from auditkit.privacy.accounting import epsilon_spent
 from auditkit.privacy.artifacts import load_dp_weights
 from models.lending import FEATURES, generate
@@ -32,10 +33,11 @@ def test_train_dp_writes_auditable_model(tmp_path, capsys):
     assert training["seconds"] > 0 and record["energy"]["kwh"] == pytest.approx(training["kwh"])
     assert record["data"]["split"].startswith("split column") and record["not_covered"]
     loaded = load_model(out / "model.pt2")
-    assert loaded.kind == "tabular" and loaded.n_features == len(FEATURES)
+    assert loaded.family.kind == "tabular" and loaded.n_features == len(FEATURES)
     x = torch.tensor(generate(50, seed=9)[list(FEATURES)].to_numpy(np.float32))
     with torch.no_grad():
-        torch.testing.assert_close(loaded.module(x).reshape(-1), load_dp_weights(out / "model.safetensors")(x))
+        want = torch.sigmoid(load_dp_weights(out / "model.safetensors")(x)).numpy()
+    np.testing.assert_allclose(predict(loaded, x.numpy()).probabilities[:, 1], want, atol=1e-6)
 
 
 def test_train_dp_bad_epsilon_is_one_line(tmp_path, capsys):
@@ -64,4 +66,4 @@ def test_train_dp_text_head(tmp_path, capsys):
     assert record["dp_training"]["epsilon"] <= 2.0 and record["data"]["text_column"] == "text"
     assert record["data"]["split"].startswith("random 20%")
     loaded = load_model(out)
-    assert loaded.kind == "text" and loaded.n_classes == 2
+    assert loaded.family.kind == "text" and loaded.n_classes == 2

@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from torch import nn
 from auditkit.context import AuditContext
 from auditkit.energy.meter import EnergyMeter
 from auditkit.errors import SettingsError
+from auditkit.families.registry import get
+from auditkit.worker.ops import worker_op
 
 _NO_MODEL = "Efficiency variants need a loaded model; this audit has predictions only. Upload a checkpoint."
 
@@ -103,28 +105,23 @@ def _labels(ctx: AuditContext, n_outputs: int, class_names: Sequence[str] | None
     return tuple(class_names) if class_names else tuple(ctx.classes)
 
 
-def _forward_batches(module: nn.Module, ctx: AuditContext, rows: np.ndarray, variant: Variant,
-                     batch_size: int) -> np.ndarray:
-    """Output index per row."""
-    model = ctx.model
-    out: list[np.ndarray] = []
-    if model.kind == "text":
-        texts = [ctx.texts()[i] for i in rows]
-    else:
-        x_all = torch.from_numpy(ctx.features()[rows])
-    with torch.inference_mode():
-        for start in range(0, len(rows), batch_size):
-            if model.kind == "text":
-                enc = model.tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                                      max_length=model.max_length, return_tensors="pt")
-                logits = module(**{k: v.to(variant.device) for k, v in enc.items()}).logits
-            else:
-                logits = module(x_all[start:start + batch_size].to(device=variant.device, dtype=variant.dtype))
-            logits = logits.float().cpu()
-            if logits.ndim == 2 and logits.shape[1] == 1:
-                logits = logits[:, 0]
-            out.append((logits > 0).long().numpy() if logits.ndim == 1 else logits.argmax(dim=1).numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+@worker_op
+def variant_logits(model: Any, family: str, variant: str, inputs: Any, *, batch_size: int, repeats: int) -> np.ndarray:
+    """Logits of the variant `variant` of the loaded model over `inputs`, run `repeats` times (worker)."""
+    v = VARIANTS[variant]
+    built = replace(model, module=v.build(model.module))
+    for _ in range(repeats):
+        logits = get(family).forward(built, inputs, batch_size=batch_size, device=v.device, progress=None)
+    if v.device == "cuda":
+        torch.cuda.synchronize()
+    return logits
+
+
+def _indices(logits: np.ndarray) -> np.ndarray:
+    """Output index per row: logit > 0 for one output, else the largest."""
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        logits = logits[:, 0]
+    return (logits > 0).astype(np.int64) if logits.ndim == 1 else logits.argmax(axis=1)
 
 
 def _main_disparity(y_true: np.ndarray, y_pred: np.ndarray, positive: str, sensitive) -> tuple[float, str]:
@@ -141,12 +138,12 @@ def _main_disparity(y_true: np.ndarray, y_pred: np.ndarray, positive: str, sensi
 
 
 def compare_variants(ctx: AuditContext, *, variants: Sequence[str] = DEFAULT_VARIANTS,
-                     extra: Mapping[str, nn.Module] | None = None, meter: EnergyMeter | None = None,
+                     meter: EnergyMeter | None = None,
                      region: str | None = None, max_rows: int = 5000, repeats: int = 1,
                      batch_size: int = 256, seed: int = 0) -> VariantsReport:
     """Run each variant on up to `max_rows` rows of the audit data (`repeats` times, for steadier timings).
 
-    `extra` adds variants by name (e.g. {"dp": dp_module}); they run on CPU in float32 like the loaded model.
+    Variants are built from the loaded model inside its worker, never in this process.
     Each variant's inference is one phase of `meter` (default: a new EnergyMeter for `region`).
     GPU variants are skipped without CUDA and listed in `skipped`.
     """
@@ -165,7 +162,7 @@ def compare_variants(ctx: AuditContext, *, variants: Sequence[str] = DEFAULT_VAR
     y_true = np.asarray(ctx.y_true)[rows].astype(str)
     sensitive = ctx.sensitive_features.iloc[rows].reset_index(drop=True)
     plan = [VARIANTS[v] for v in variants]
-    plan += [Variant(name, f"{name} (supplied model)", "cpu", torch.float32, _same) for name in (extra or {})]
+    inputs = ctx.model.family.inputs(ctx.frame.iloc[rows], ctx.spec, ctx.model.info)[0]
     cuda = torch.cuda.is_available()
     results: list[VariantResult] = []
     skipped: dict[str, str] = {}
@@ -174,15 +171,11 @@ def compare_variants(ctx: AuditContext, *, variants: Sequence[str] = DEFAULT_VAR
         if variant.device == "cuda" and not cuda:
             skipped[variant.name] = "needs a CUDA GPU"
             continue
-        source = extra[variant.name] if extra and variant.name in extra else ctx.model.module
-        module = variant.build(source)
         phase = f"variant:{variant.name}"
         started = time.perf_counter()
         with meter.phase(phase, predictions=len(rows) * repeats):
-            for _ in range(repeats):
-                idx = _forward_batches(module, ctx, rows, variant, batch_size)
-            if variant.device == "cuda":
-                torch.cuda.synchronize()
+            idx = _indices(ctx.model.run(variant_logits, ctx.model.family.name, variant.name, inputs,
+                                         batch_size=batch_size, repeats=repeats))
         seconds = time.perf_counter() - started
         y_pred = labels[idx].astype(str)
         if variant.name == "fp32":
@@ -197,5 +190,4 @@ def compare_variants(ctx: AuditContext, *, variants: Sequence[str] = DEFAULT_VAR
             kwh_per_1k_predictions=energy.kwh / energy.predictions * 1000.0,
             ms_per_1k_predictions=seconds / energy.predictions * 1e6, energy_method=report.method,
             predictions=energy.predictions))
-        del module
     return VariantsReport(tuple(results), len(rows), repeats, skipped)

@@ -17,6 +17,7 @@ import torch
 
 from auditkit.explain.base import ExplanationError, module_device
 from auditkit.explain.text_model import fit_to_model, max_tokens
+from auditkit.worker.codec import transferable
 
 NO_ATTENTIONS = ("This model returned no attention weights; attention maps need a transformer classifier that "
                  "supports output_attentions.")
@@ -25,6 +26,7 @@ _eager: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.
 _lock = threading.Lock()
 
 
+@transferable
 @dataclass(frozen=True)
 class AttentionMaps:
     """`attentions[layer, head, i, j]`: how much token i attends to token j; `rollout[i, j]` across all layers."""

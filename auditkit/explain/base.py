@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from auditkit.errors import AuditkitError, SettingsError
+from auditkit.worker.codec import transferable
 
 Output = Literal["logit", "probability"]
 Progress = Callable[[int, int], None]
@@ -24,6 +25,7 @@ class ExplanationError(AuditkitError, ValueError):
     """An explanation cannot be computed for this model or input; the message says what to do instead."""
 
 
+@transferable
 @dataclass(frozen=True)
 class Attribution:
     """Per-row, per-feature attributions of one model output.
@@ -68,6 +70,7 @@ class Attribution:
         }
 
 
+@transferable
 @dataclass(frozen=True)
 class TokenAttribution:
     """Token-level attributions of one text: `values.sum() + base_value` reproduces `output`."""
@@ -97,6 +100,7 @@ class TokenAttribution:
         }
 
 
+@transferable
 @dataclass(frozen=True)
 class Background:
     """Reference rows the attributions are measured against, with weights summing to 1."""

@@ -18,7 +18,7 @@ from auditkit.explain.base import (
     summarize_background,
 )
 from auditkit.explain.importance import by_group_importance, group_difference, rank_agreement
-from auditkit.explain.methods import explain_tabular
+from auditkit.explain import model_ops
 
 NO_MODEL = "No model is loaded, so there is nothing to explain; load a checkpoint and run the audit again."
 
@@ -87,9 +87,7 @@ def label_map(n_outputs: int, indices: np.ndarray, y_pred: np.ndarray, classes: 
 def positive_output(ctx: Any, rows: np.ndarray) -> tuple[list[str], int | None]:
     """The label of each model output (read off the audit's predictions on `rows`) and the output to explain:
     None for a single-logit model, else the positive class's column."""
-    from auditkit.explain.permutation import predicted_indices
-
-    indices = predicted_indices(ctx.model.module, ctx.features()[rows])
+    indices = ctx.model.run(model_ops.predicted, ctx.features()[rows])
     labels = label_map(ctx.model.n_outputs, indices, np.asarray(ctx.y_pred)[rows], tuple(ctx.classes),
                        ctx.positive_label)
     if ctx.model.n_outputs == 1:
@@ -110,13 +108,10 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
     `progress(rows_done, rows_sampled)`; once `should_stop()` is true the run ends after the current chunk and
     everything is computed on the rows explained so far (`stopped_early`, a random part of the sample).
     """
-    from auditkit.explain.lrp import lrp_check
-    from auditkit.explain.permutation import permutation_check
-
     if ctx.model is None:
         raise ExplanationError(NO_MODEL)
     start = time.perf_counter()
-    module = ctx.model.module
+    model = ctx.model
     x_all = ctx.features()
     sampled = sample_rows(len(x_all), max_rows, seed=seed)
     background = summarize_background(x_all, size=background_size, strategy=background_strategy, seed=seed)
@@ -127,14 +122,14 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
                    should_stop=should_stop, chunk_size=chunk_size)
     fallback = None
     try:
-        attribution = explain_tabular(module, x_all[sampled[order]], background=background, method=method,
-                                      **options)
+        attribution = model.run(model_ops.shap_rows, x_all[sampled[order]], background=background, method=method,
+                                **options)
     except ExplanationError as exc:
         if method == "permutation":
             raise
         fallback = str(exc)
-        attribution = explain_tabular(module, x_all[sampled[order]], background=background, method="permutation",
-                                      **options)
+        attribution = model.run(model_ops.shap_rows, x_all[sampled[order]], background=background,
+                                method="permutation", **options)
     explained = sampled[order[:len(attribution.values)]]
     by_row = np.argsort(explained, kind="stable")
     rows = explained[by_row]
@@ -147,12 +142,12 @@ def explain_tabular_audit(ctx: Any, *, method: str = "deep", max_rows: int = 100
     checks: dict[str, Any] = {}
     if cross_checks:
         shap_imp = attribution.global_importance()
-        perm = permutation_check(module, x, np.asarray(ctx.y_true)[rows], labels, feature_names=names,
-                                 n_repeats=n_repeats, seed=seed)
+        perm = model.run(model_ops.permutation, x, np.asarray(ctx.y_true)[rows], labels, feature_names=names,
+                         n_repeats=n_repeats, seed=seed)
         perm["agreement"] = rank_agreement(shap_imp, perm["importance"])
         checks["permutation"] = perm
         try:
-            lrp = lrp_check(module, x, output_index=output_index, feature_names=list(names))
+            lrp = model.run(model_ops.lrp, x, output_index=output_index, feature_names=list(names))
             lrp["agreement"] = rank_agreement(shap_imp, lrp["importance"])
             checks["lrp"] = lrp
         except ExplanationError as exc:
@@ -174,6 +169,6 @@ def explain_row(ctx: Any, row: int, *, method: str = "deep", background_size: in
     row = check_row(row, len(x_all))
     background = summarize_background(x_all, size=background_size, seed=seed)
     _, output_index = positive_output(ctx, sample_rows(len(x_all), 1000, seed=seed))
-    attribution = explain_tabular(ctx.model.module, x_all[row:row + 1], background=background, method=method,
-                                  output_index=output_index, feature_names=tuple(ctx.feature_names), seed=seed)
+    attribution = ctx.model.run(model_ops.shap_rows, x_all[row:row + 1], background=background, method=method,
+                                output_index=output_index, feature_names=tuple(ctx.feature_names), seed=seed)
     return Attribution(**{**attribution.__dict__, "rows": np.array([row])})

@@ -17,8 +17,8 @@ from auditkit.explain.base import (
     sample_rows,
 )
 from auditkit.explain.tabular import NO_MODEL
-from auditkit.explain.text_model import TextScorer, positive_index
-from auditkit.explain.text_shap import explain_texts, token_aggregates
+from auditkit.explain import model_ops
+from auditkit.explain.text_shap import token_aggregates
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,9 @@ class TextExplanation:
         }
 
 
-def scorer_for(model: Any, positive_label: str, labels: tuple[str, ...], *, output: Output = "logit",
-               batch_size: int = 128) -> TextScorer:
-    """A TextScorer of the positive class for a loaded text model."""
-    index = positive_index(model.n_outputs, model.class_names or labels, positive_label)
-    return TextScorer(model.module, model.tokenizer, max_length=model.max_length, output=output,
-                      output_index=index, batch_size=batch_size)
+def text_target(ctx: Any, output: Output = "logit") -> dict[str, Any]:
+    """Which output a text explanation explains: the audit's positive label among its labels, in `output` units."""
+    return {"positive_label": ctx.positive_label, "labels": tuple(ctx.classes), "output": output}
 
 
 def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals: int = 500, top: int = 20,
@@ -81,9 +78,8 @@ def explain_text_audit(ctx: Any, *, max_rows: int = 50, seed: int = 0, max_evals
     texts = ctx.texts()
     sampled = sample_rows(len(texts), max_rows, seed=seed)
     order = np.random.default_rng([seed, 1]).permutation(len(sampled))  # any first part is a random sample
-    scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
-    done, cut = explain_texts(scorer, [texts[i] for i in sampled[order]], max_evals=max_evals,
-                              progress=progress, should_stop=should_stop)
+    done, cut = ctx.model.run(model_ops.text_shap, [texts[i] for i in sampled[order]], text_target(ctx, output),
+                              max_evals=max_evals, progress=progress, should_stop=should_stop)
     explained = sampled[order[:len(done)]]
     by_row = np.argsort(explained, kind="stable")
     rows = explained[by_row]
@@ -110,6 +106,22 @@ def explain_text_row(ctx: Any, row: int, *, max_evals: int = 500, output: Output
         raise ExplanationError(NO_MODEL)
     texts = ctx.texts()
     row = check_row(row, len(texts))
-    scorer = scorer_for(ctx.model, ctx.positive_label, tuple(ctx.classes), output=output)
-    attributions, truncated = explain_texts(scorer, [texts[row]], max_evals=max_evals)
+    attributions, truncated = ctx.model.run(model_ops.text_shap, [texts[row]], text_target(ctx, output),
+                                            max_evals=max_evals)
     return attributions[0], truncated[0]
+
+
+def attention_row(ctx: Any, row: int) -> Any:
+    """Attention maps (per layer and head, and rollout) of one text (by position)."""
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    texts = ctx.texts()
+    return ctx.model.run(model_ops.attention, texts[check_row(row, len(texts))])
+
+
+def integrated_gradients_row(ctx: Any, row: int) -> tuple[TokenAttribution, bool]:
+    """Integrated Gradients of one text (by position) and whether it was cut to the model's limit."""
+    if ctx.model is None:
+        raise ExplanationError(NO_MODEL)
+    texts = ctx.texts()
+    return ctx.model.run(model_ops.text_integrated_gradients, texts[check_row(row, len(texts))], text_target(ctx))

@@ -17,7 +17,7 @@ from auditkit.errors import DataValidationError
 from auditkit.fairness import validation
 
 if TYPE_CHECKING:
-    from auditkit.checkpoints.handle import LoadedModel
+    from auditkit.families.handle import ModelHandle
 
 ScoreFn = Callable[[list[str]], np.ndarray]  # texts -> class probabilities [n, n_classes]
 
@@ -65,7 +65,7 @@ class CounterfactualReport:
                 "worst_examples": self.examples.to_dict(orient="records")}
 
 
-def runner_score_fn(model: "LoadedModel", *, batch_size: int | None = None) -> ScoreFn:
+def runner_score_fn(model: "ModelHandle", *, batch_size: int | None = None) -> ScoreFn:
     """Class probabilities from the audit's inference runner (`auditkit.inference.runner.predict`)."""
     from auditkit.inference.runner import predict
 

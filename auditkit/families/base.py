@@ -46,6 +46,8 @@ class ModelFamily(ABC):
     description: ClassVar[str]  # what a user uploads, for messages and --help
     input_role: ClassVar[Literal["features", "text"]]
     batch_sizes: ClassVar[dict[str, int]]  # default inference batch per device type
+    membership_rows: ClassVar[int]  # rows of each split a membership-inference attack uses at most
+    membership_from_predictions: ClassVar[bool]  # the attack may read the audit's cached probabilities
 
     @abstractmethod
     def sniff(self, path: Path) -> bool:
@@ -67,6 +69,12 @@ class ModelFamily(ABC):
     @abstractmethod
     def forward(self, model: Any, inputs: Any, *, batch_size: int, device: str, progress: Progress | None) -> np.ndarray:
         """Logits for `inputs` in input order, float32 [n] (one logit) or [n, n_outputs] (worker)."""
+
+    @abstractmethod
+    def membership(self, model: Any, members: Any, y_members: np.ndarray, nonmembers: Any, y_nonmembers: np.ndarray,
+                   **options: Any) -> Any:
+        """Membership-inference attacks on the model (`auditkit.privacy.membership`): members and non-members are
+        this family's inputs, `options` as there (worker)."""
 
     def batch_size(self, device_type: str) -> int:
         """The default inference batch size on a device type."""

@@ -26,10 +26,12 @@ class TextClassifier(ModelFamily):
     description = "a Hugging Face text classifier (a folder, or a .zip of it, with config.json, safetensors weights and tokenizer files)"
     input_role = "text"
     batch_sizes = {"cpu": 32, "cuda": 256, "mps": 64}
+    membership_from_predictions = True
+    membership_rows = 5_000
 
     def sniff(self, path: Path) -> bool:
         if path.is_dir():
-            return (path / "config.json").is_file()
+            return True  # a model folder: check_folder says what is missing
         if not path.is_file() or not zipfile.is_zipfile(path):
             return False
         try:
@@ -66,6 +68,13 @@ class TextClassifier(ModelFamily):
         logits = forward_batches(model.module, len(encoded), batch, batch_size=batch_size, device=device,
                                  progress=progress, order=order)
         return logits.reshape(len(encoded), model.n_outputs).squeeze(-1) if model.n_outputs == 1 else logits
+
+    def membership(self, model: LoadedModel, members: Any, y_members: np.ndarray, nonmembers: Any,
+                   y_nonmembers: np.ndarray, **options: Any) -> Any:
+        from auditkit.privacy.membership import membership_audit_text
+
+        return membership_audit_text(model.module, model.tokenizer, list(members), y_members, list(nonmembers),
+                                     y_nonmembers, max_length=model.max_length, **options)
 
 
 def _extracted(path: Path, sha: str, settings: Settings) -> Path:

@@ -13,7 +13,7 @@ from auditkit.checkpoints.pt2 import inspect_pt2, is_pt2, load_pt2
 from auditkit.config import Settings
 from auditkit.families.base import ModelFamily, ModelInfo, Progress
 from auditkit.families.registry import register
-from auditkit.families.torch_forward import forward_batches, parameter_count
+from auditkit.families.torch_forward import floating_dtype, forward_batches, parameter_count
 from auditkit.errors import SettingsError
 
 
@@ -23,6 +23,8 @@ class TabularProgram(ModelFamily):
     description = "a .pt2 file (a tabular model saved with torch.export)"
     input_role = "features"
     batch_sizes = {"cpu": 8192, "cuda": 65536, "mps": 8192}
+    membership_from_predictions = False
+    membership_rows = 20_000
 
     def sniff(self, path: Path) -> bool:
         if not path.is_file() or not zipfile.is_zipfile(path):
@@ -50,8 +52,14 @@ class TabularProgram(ModelFamily):
         if x.ndim != 2 or (model.n_features and x.shape[1] != model.n_features):
             raise SettingsError(f"the model takes {model.n_features} features but the data has shape {tuple(x.shape)}. "
                                 "Fix: choose the feature columns in the model's input order (--features).")
-        return forward_batches(model.module, len(x), lambda mod, a, b, dev: mod(x[a:b].to(dev)),
+        return forward_batches(model.module, len(x), lambda mod, a, b, dev: mod(x[a:b].to(dev, floating_dtype(mod))),
                                batch_size=batch_size, device=device, progress=progress)
+
+    def membership(self, model: LoadedModel, members: Any, y_members: np.ndarray, nonmembers: Any,
+                   y_nonmembers: np.ndarray, **options: Any) -> Any:
+        from auditkit.privacy.membership import membership_audit
+
+        return membership_audit(model.module, members, y_members, nonmembers, y_nonmembers, **options)
 
 
 FAMILY = register(TabularProgram())

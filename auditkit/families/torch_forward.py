@@ -21,14 +21,16 @@ def parameter_count(module: nn.Module) -> int:
 def forward_batches(module: nn.Module, n: int, batch: Batch, *, batch_size: int, device: str,
                     progress: Progress | None, order: np.ndarray | None = None) -> np.ndarray:
     """Logits of `n` rows, `batch(module, start, stop, device)` at a time in `order` (default: input order),
-    returned in input order. On CUDA, bf16 autocast is used and a batch that runs out of memory is halved."""
+    returned in input order. On CUDA a float32 module runs under bf16 autocast, and a batch that runs out of
+    memory is halved."""
     dev = resolve_device(device)
     module = on_device(module, dev)
+    autocast = dev.type == "cuda" and floating_dtype(module) == torch.float32
     order = np.arange(n) if order is None else order
     parts: list[torch.Tensor] = []
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        parts.append(_forward(lambda a, b: batch(module, a, b, dev), start, stop, dev))
+        parts.append(_forward(lambda a, b: batch(module, a, b, dev), start, stop, dev, autocast))
         if progress:
             progress(stop, n)
     if not parts:
@@ -39,14 +41,20 @@ def forward_batches(module: nn.Module, n: int, batch: Batch, *, batch_size: int,
     return out.numpy()
 
 
-def _forward(fn: Callable[[int, int], torch.Tensor], start: int, stop: int, dev: torch.device) -> torch.Tensor:
-    """Run fn(start, stop) under inference mode (bf16 autocast on CUDA); on CUDA OOM split the range in two."""
+def floating_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of the module's first floating-point parameter (float32 if it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _forward(fn: Callable[[int, int], torch.Tensor], start: int, stop: int, dev: torch.device,
+             autocast: bool) -> torch.Tensor:
+    """Run fn(start, stop) under inference mode (bf16 autocast when asked); on CUDA OOM split the range in two."""
     try:
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             return fn(start, stop).float().cpu()
     except torch.cuda.OutOfMemoryError:
         if stop - start == 1:
             raise
         torch.cuda.empty_cache()
         mid = (start + stop) // 2
-        return torch.cat([_forward(fn, start, mid, dev), _forward(fn, mid, stop, dev)])
+        return torch.cat([_forward(fn, start, mid, dev, autocast), _forward(fn, mid, stop, dev, autocast)])

@@ -72,7 +72,7 @@ class TextTrainingData:
 
 def text_training_data(ctx: AuditContext, *, seed: int = 0) -> TextTrainingData:
     """The audit's texts and labels split for fine-tuning its text model."""
-    if ctx.model is None or ctx.model.kind != "text" or not ctx.spec.text_column:
+    if ctx.model is None or ctx.model.family.input_role != "text" or not ctx.spec.text_column:
         raise DataValidationError("text fine-tuning needs a text model and a text column. Fix: choose them on the "
                                   "Setup page.")
     y = label_indices(ctx)

@@ -21,6 +21,7 @@ from torch import nn
 
 from auditkit.errors import SettingsError
 from auditkit.privacy.training import DPResult, Progress, dp_train
+from auditkit.worker.ops import worker_op
 
 _HEAD_NAMES = ("classifier", "score")
 _BATCH = 64
@@ -211,3 +212,19 @@ def dp_finetune_text(model: nn.Module, tokenizer: Any, texts: Sequence[str], lab
     n_features = result.n_features if trainable_layers == 0 else int(model.config.hidden_size)
     return dataclasses.replace(result, model=full, n_features=n_features, trainable_layers=trainable_layers,
                                trained_modules=names)
+
+
+@worker_op
+def dp_finetune_model(model: Any, texts: Sequence[str], labels: Any, **options: Any) -> DPResult:
+    """`dp_finetune_text` on the loaded text model (worker); the trained classifier comes back as its state dict."""
+    result = dp_finetune_text(model.module, model.tokenizer, texts, labels, max_length=model.max_length or 128, **options)
+    state = {k: v.detach().cpu().contiguous().numpy() for k, v in result.model.state_dict().items()}
+    return dataclasses.replace(result, model=state)
+
+
+def safetensors_bytes(result: DPResult) -> bytes:
+    """The trained weights of a DP result as a safetensors file (from the module or its state dict)."""
+    from safetensors.torch import save
+
+    state = result.model if isinstance(result.model, dict) else result.model.state_dict()
+    return save({k: torch.as_tensor(v).detach().contiguous() for k, v in state.items()})

@@ -26,17 +26,19 @@ from auditkit.privacy.accounting import (
     Accountant, check_accountant, check_delta, check_epsilon, delta_warning, epsilon_curve, noise_for_epsilon, quiet_accountants,
 )
 from auditkit.privacy.clipping import FusedLinearClipper, fused_clipping_supported
+from auditkit.worker.codec import transferable
 
 GradSampleMode = Literal["auto", "fused", "ghost", "hooks", "functorch"]
 Optimizer = Literal["adam", "sgd"]
 Progress = Callable[[int, int], None]
 
 
+@transferable
 @dataclass(frozen=True)
 class DPResult:
     """A DP-trained model and its privacy record (everything needed to re-check the epsilon)."""
 
-    model: nn.Module = field(repr=False, compare=False)
+    model: Any = field(repr=False, compare=False)  # the module; its state dict (arrays) once it left the worker
     epsilon: float
     target_epsilon: float
     delta: float

@@ -14,7 +14,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from auditkit.checkpoints.handle import LoadedModel
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -28,7 +27,8 @@ from auditkit.errors import AuditkitError, DataValidationError, SettingsError
 from auditkit.hashing import sha256_source
 from auditkit.inference import cache
 from auditkit.inference.device import resolve_device
-from auditkit.inference.runner import DEFAULT_BATCH, Progress, predict
+from auditkit.families.handle import ModelHandle
+from auditkit.inference.runner import Progress, predict
 from auditkit.scale import stream
 from auditkit.scale.fairness import (
     RowScores,
@@ -57,7 +57,7 @@ class Plan:
     needs_features: bool
     device: str | None
     data_sha256: str
-    model: LoadedModel | None = None
+    model: ModelHandle | None = None
     inputs: dict[str, Any] | None = None
     requested_batch_size: int | None = None
     device_type: str = "cpu"
@@ -67,7 +67,7 @@ class Plan:
         """The local runner's batch size for this model and device type (or the one asked for)."""
         if self.model is None:
             return None
-        return self.requested_batch_size or DEFAULT_BATCH[self.model.kind].get(self.device_type, 64)
+        return self.requested_batch_size or self.model.family.batch_size(self.device_type)
 
     @property
     def cache_key(self) -> str | None:
@@ -100,12 +100,12 @@ class Counted:
     batch_size: int | None = None
 
 
-def plan(path: str | Path, spec: AuditSpec, model: LoadedModel | None, *, data_sha256: str,
+def plan(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, data_sha256: str,
          device: str | None, batch_size: int | None) -> Plan:
     """Resolve features and check the columns against the file's header, as `validate_dataset` does."""
     files, fmt = stream.source_files(path)
     header = stream.source_columns(files, fmt)
-    needs_features = model is not None and model.kind == "tabular"
+    needs_features = model is not None and model.family.input_role == "features"
     spec = resolve_features(spec, header) if model is None or needs_features else spec
     problems = missing_columns(spec, header) + role_overlaps(spec)
     if problems:
@@ -117,17 +117,8 @@ def plan(path: str | Path, spec: AuditSpec, model: LoadedModel | None, *, data_s
                                       "checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
         columns += [c for c in (spec.prediction_column, spec.score_column) if c]
         return Plan(spec, list(dict.fromkeys(columns)), False, device, data_sha256)
-    if model.kind == "text":
-        if not spec.text_column:
-            raise DataValidationError("a text model needs a text column. Fix: choose the text column (--text-column).")
-        columns.append(spec.text_column)
-        described: dict[str, Any] = {"text_column": spec.text_column}
-    else:
-        if model.n_features and len(spec.features) != model.n_features:
-            raise DataValidationError(f"the model takes {model.n_features} features but {len(spec.features)} feature "
-                                      "columns were chosen. Fix: choose the feature columns in the model's input order (--features).")
-        columns += list(spec.features)
-        described = {"features": list(spec.features)}
+    _, described = model.family.inputs(pd.DataFrame(columns=header), spec, model.info)
+    columns += model.family.columns(spec)
     return Plan(spec, list(dict.fromkeys(columns)), needs_features, device, data_sha256, model, described, batch_size,
                 resolve_device(device).type)
 
@@ -152,7 +143,7 @@ def aligned_chunk(chunk_rows: int, batch_size: int | None) -> int:
     return max(1, -(-chunk_rows // batch_size)) * batch_size
 
 
-def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, settings: Settings, chunk_rows: int,
+def count_local(path: str | Path, p: Plan, model: ModelHandle | None, *, settings: Settings, chunk_rows: int,
                 progress: Progress | None = None) -> Counted:
     """Stream the file(s) in chunks of `chunk_rows` rows (rounded up to whole batches) and sum the tallies."""
     spec, chunk_rows = p.spec, aligned_chunk(chunk_rows, p.batch_size)
@@ -178,8 +169,7 @@ def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, setting
                     if cached_chunks is not None:
                         preds = next(cached_chunks)
                     else:
-                        inputs = typed[spec.text_column].astype(str).tolist() if model.kind == "text" else \
-                            typed[list(spec.features)].to_numpy(dtype=np.float32)
+                        inputs = model.family.inputs(typed, spec, model.info)[0]
                         result = predict(model, inputs, batch_size=p.batch_size, device=p.device)
                         seconds += result.seconds
                         preds = prediction_frame(result.indices, result.probabilities)
@@ -197,7 +187,7 @@ def count_local(path: str | Path, p: Plan, model: LoadedModel | None, *, setting
     return Counted(merge_tallies(tallies), rows, seconds, cached, device, 1, p.batch_size)
 
 
-def _label_names(model: LoadedModel | None, spec: AuditSpec, classes: tuple[str, ...]) -> list[str] | None:
+def _label_names(model: ModelHandle | None, spec: AuditSpec, classes: tuple[str, ...]) -> list[str] | None:
     from auditkit.audit import label_map
 
     if model is None:
@@ -205,14 +195,15 @@ def _label_names(model: LoadedModel | None, spec: AuditSpec, classes: tuple[str,
     return label_map(model, ValidatedDataset(pd.DataFrame(), spec, classes))
 
 
-def _driver_sample(path: str | Path, spec: AuditSpec, model: LoadedModel | None, *, settings: Settings,
+def _driver_sample(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, settings: Settings,
                    device: str | None, batch_size: int | None, total: int, sample_rows: int, chunk_rows: int
                    ) -> tuple[AuditContext, dict[str, Any]]:
     """A seeded random sample of `sample_rows` rows as an in-memory audit, and the driver-side sections built on it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from auditkit.audit import build_sections, prepare
+    from auditkit.audit import prepare
+    from auditkit.sections import build_sections
 
     files, fmt = stream.source_files(path)
     columns = stream.source_columns(files, fmt)  # every column: the privacy checks look at all of them
@@ -224,7 +215,7 @@ def _driver_sample(path: str | Path, spec: AuditSpec, model: LoadedModel | None,
     return ctx, build_sections(ctx, list(DRIVER_SECTIONS))
 
 
-def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: LoadedModel | None, model_path: str | Path | None,
+def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: ModelHandle | None, model_path: str | Path | None,
                       engine: Literal["local", "ray"], settings: Settings, name: str = "", device: str | None = None,
                       batch_size: int | None = None, progress: Progress | None = None, ray_address: str | None = None,
                       workers: int | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -291,7 +282,7 @@ def check_chunked_inputs(data: Any, model: Any, engine: str) -> None:
     if not isinstance(data, (str, Path)):
         raise AuditkitError("the chunked and Ray engines read the dataset from a path. Fix: give the file or "
                             "folder path (--data), or use the in-memory engine.")
-    if engine == "ray" and isinstance(model, LoadedModel):
+    if engine == "ray" and isinstance(model, ModelHandle):
         raise AuditkitError("the Ray engine loads the model in each worker from its checkpoint. Fix: pass the "
                             "checkpoint path (--model), not a loaded model.")
 

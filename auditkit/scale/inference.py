@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import SettingsError
@@ -66,8 +66,7 @@ class ModelActor:
 
         spec = self.spec
         typed = type_chunk(batch, spec, needs_features=self.needs_features, where=BLOCK)
-        inputs = typed[spec.text_column].astype(str).tolist() if self.model.kind == "text" else \
-            typed[list(spec.features)].to_numpy(dtype=np.float32)
+        inputs = self.model.family.inputs(typed, spec, self.model.info)[0]
         result = predict(self.model, inputs, batch_size=self.batch_size, device=self.device)
         preds = prediction_frame(result.indices, result.probabilities)
         out = typed[list(spec.sensitive)].reset_index(drop=True).assign(**{LABEL: typed[spec.target].to_numpy()})
@@ -98,7 +97,7 @@ def cluster_workers(workers: int | None, *, model: bool) -> tuple[int, int]:
     return workers or max(1, int(resources.get("CPU", 1))), gpus
 
 
-def count_ray(path: str | Path, p: Plan, model: LoadedModel | None, *, model_path: str | Path | None,
+def count_ray(path: str | Path, p: Plan, model: ModelHandle | None, *, model_path: str | Path | None,
               settings: Settings, address: str | None = None, workers: int | None = None,
               chunk_rows: int = 1_000_000, allow_pickle_weights: bool = False) -> Counted:
     """Tally the dataset on the Ray cluster at `address` (or a local one); predictions identical to the local engine."""
@@ -116,7 +115,7 @@ def count_ray(path: str | Path, p: Plan, model: LoadedModel | None, *, model_pat
         context.execution_options.preserve_order, context.use_datasource_v2, context.read_op_min_num_blocks = saved
 
 
-def _count(path: str | Path, p: Plan, model: LoadedModel | None, *, model_path: str | Path | None,
+def _count(path: str | Path, p: Plan, model: ModelHandle | None, *, model_path: str | Path | None,
            settings: Settings, workers: int | None, chunk_rows: int, allow_pickle_weights: bool) -> Counted:
     from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
@@ -154,7 +153,7 @@ def _count(path: str | Path, p: Plan, model: LoadedModel | None, *, model_path: 
                             device=p.device_type), batch_size=p.batch_size)
 
 
-def _collect(rows_ds: Any, spec: AuditSpec, model: LoadedModel | None, *, target: Path | None, chunk_rows: int,
+def _collect(rows_ds: Any, spec: AuditSpec, model: ModelHandle | None, *, target: Path | None, chunk_rows: int,
              workers: int, device: str) -> Counted:
     """Stream the per-row blocks back in order: tally them, keep their scores, write new predictions as Parquet."""
     attributes = list(spec.sensitive)
