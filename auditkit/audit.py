@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -10,7 +9,7 @@ import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -22,18 +21,16 @@ from auditkit.data.io import read_table
 from auditkit.data.spec import AuditSpec
 from auditkit.data.validate import ValidatedDataset, validate_dataset
 from auditkit.energy.section import build_section, start_meter
-from auditkit.errors import AuditkitError, DataValidationError
+from auditkit.errors import DataValidationError
 from auditkit.hashing import sha256_source
 from auditkit.inference import cache
 from auditkit.inference.device import resolve_device
 from auditkit.inference.runner import Predictions, Progress, predict
+from auditkit.sections import build_sections
 
 SCHEMA_VERSION = 1
 _LIBRARIES = ("torch", "transformers", "safetensors", "fairlearn", "shap", "opacus", "captum", "codecarbon",
               "scikit-learn", "numpy", "pandas", "pyarrow")
-# Panel sections of audit.json: name -> module exposing build_section(ctx) -> dict.
-SECTIONS: dict[str, str] = {"fairness": "auditkit.fairness.section", "explanations": "auditkit.explain.section",
-                             "privacy": "auditkit.privacy.section"}
 
 
 def load_dataset(source: str | Path | bytes, spec: AuditSpec, *, name: str = "", settings: Settings | None = None,
@@ -155,19 +152,6 @@ def predictions_section(ctx: AuditContext) -> dict[str, Any]:
         section.update(seconds=p.seconds, device=p.device, batch_size=p.batch_size, cached=ctx.cached,
                        rows_per_second=p.n / p.seconds if p.seconds > 0 else None)
     return section
-
-
-def build_sections(ctx: AuditContext, names: list[str] | None = None, *, meter: Any = None) -> dict[str, Any]:
-    """Every panel's section; a panel that cannot run on this input records why instead of failing the audit."""
-    out: dict[str, Any] = {}
-    for name in names if names is not None else list(SECTIONS):
-        builder: Callable[[AuditContext], dict] = importlib.import_module(SECTIONS[name]).build_section
-        try:
-            with _phase(meter, "explanations" if name == "explanations" else "analysis"):
-                out[name] = builder(ctx)
-        except AuditkitError as e:
-            out[name] = {"error": str(e)}
-    return out
 
 
 @contextlib.contextmanager

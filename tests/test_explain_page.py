@@ -67,10 +67,10 @@ def test_tabular_page_shows_values_and_waterfall(ctx):
 def test_page_shows_the_audits_own_explanation_without_computing_it_again(ctx, monkeypatch):
     from dataclasses import replace
 
-    from auditkit.explain.section import build_section
+    from auditkit.explain.section import audit_explanation
 
     fresh = replace(ctx, data_sha256="r" * 64, _results={})  # no panel cache has this content yet
-    section = build_section(fresh)
+    section = audit_explanation(fresh).to_dict()
     monkeypatch.setattr("auditkit.explain.tabular.explain_tabular_audit",
                         lambda *a, **k: pytest.fail("the panel recomputed the audit's explanation"))
     at = AppTest.from_file(PAGE, default_timeout=120)

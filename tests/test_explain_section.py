@@ -14,7 +14,7 @@ from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.explain import summarize_background
 from auditkit.explain.lrp import lrp_relevance
-from auditkit.explain.section import build_section
+from auditkit.explain.section import audit_explanation
 from auditkit.explain.tabular import explain_tabular_audit, label_map
 from auditkit.tabular import TabularMLP, export_tabular
 
@@ -59,7 +59,7 @@ def ctx(tmp_path_factory):
 
 
 def test_section_shape_and_values(ctx):
-    section = build_section(ctx)
+    section = audit_explanation(ctx).to_dict()
     json.dumps(section, allow_nan=False)
     assert section["method"] == "deep" and section["output"] == "logit"
     assert section["rows_explained"] == 800
@@ -87,7 +87,7 @@ def test_per_group_means_equal_the_linear_formula(ctx):
 
 
 def test_cross_checks_agree_with_shap_on_a_linear_model(ctx):
-    checks = build_section(ctx)["cross_checks"]
+    checks = audit_explanation(ctx).to_dict()["cross_checks"]
     perm, lrp = checks["permutation"], checks["lrp"]
     assert perm["metric"] == "accuracy" and perm["n_repeats"] == 5
     assert next(iter(perm["importance"])) == "proxy"
@@ -109,7 +109,7 @@ def test_lrp_of_a_linear_mlp_is_weight_times_standardised_input(ctx):
 
 def test_mlp_section_is_additive_and_checks_lrp(tmp_path):
     ctx = biased_context(tmp_path, n=300, hidden=(16, 16))
-    section = build_section(ctx, max_rows=120)
+    section = audit_explanation(ctx, max_rows=120).to_dict()
     assert section["rows_explained"] == 120
     assert section["additivity_error"] < 1e-5
     assert "importance" in section["cross_checks"]["lrp"]
@@ -126,8 +126,10 @@ def test_label_map_reads_the_audit_predictions():
 def test_no_model_section(ctx):
     from dataclasses import replace
 
-    assert build_section(replace(ctx, model=None)) == {
-        "method": None, "reason": "no model was loaded; explanations need a model"}
+    from auditkit.sections import build_sections
+
+    assert build_sections(replace(ctx, model=None), ["explanations"]) == {
+        "explanations": {"skipped": "no model was loaded; explanations need a model"}}
 
 
 def test_model_without_gradients_falls_back_to_permutation(ctx):
@@ -153,11 +155,12 @@ def test_model_without_gradients_falls_back_to_permutation(ctx):
     assert "TabularMLP" in section["cross_checks"]["lrp"]["skipped"]
 
 
-def test_unexplainable_model_gives_a_reason_in_the_section(ctx):
+def test_unexplainable_model_gives_the_error_in_the_section(ctx):
     from dataclasses import replace
 
     from auditkit.explain.text_model import NO_TOKENIZER
+    from auditkit.sections import build_sections
 
     text_ctx = replace(ctx, spec=replace(ctx.spec, text_column="group"),
                        model=replace(ctx.model, kind="text", tokenizer=None, n_outputs=2))
-    assert build_section(text_ctx) == {"method": None, "reason": NO_TOKENIZER}
+    assert build_sections(text_ctx, ["explanations"]) == {"explanations": {"error": NO_TOKENIZER}}

@@ -14,7 +14,7 @@ from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.explain.attention import attention_maps, attention_rollout
 from auditkit.explain.integrated_gradients import integrated_gradients
-from auditkit.explain.section import build_section
+from auditkit.explain.section import audit_explanation
 from auditkit.explain.text_model import TextScorer, fit_to_model
 from auditkit.explain.text_shap import explain_texts
 
@@ -97,7 +97,7 @@ def _text_context(tiny, tmp_path) -> AuditContext:
 
 
 def test_text_section_surfaces_the_identity_term(tiny, tmp_path):
-    section = build_section(_text_context(tiny, tmp_path))
+    section = audit_explanation(_text_context(tiny, tmp_path)).to_dict()
     assert section["kind"] == "text" and section["method"] == "partition" and section["output"] == "logit"
     assert section["rows_explained"] == 40 and section["texts_truncated"] == 0
     assert section["additivity_error"] < 1e-6

@@ -12,7 +12,7 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.privacy.artifacts import save_dp_artifacts
-from auditkit.privacy.section import build_section
+from auditkit.privacy.section import privacy_report
 from auditkit.privacy.training import dp_train
 from auditkit.tabular import TabularMLP
 from models.lending import FEATURES, SENSITIVE, TARGET, generate
@@ -55,10 +55,9 @@ def test_calculator_without_audit():
 
 def test_page_shows_guarantee_leakage_and_pii(tmp_path):
     ctx, r = _context(tmp_path)
-    section = build_section(ctx)
+    report = privacy_report(ctx)  # kept on the context: the page shows the audit's own result
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
-    at.session_state["audit"] = {"privacy": section}
     metrics, frames, charts = {}, [], 0
     for tab in ("Guarantee", "Membership inference", "Personal data"):
         at.session_state["privacy_tab"] = tab
@@ -69,10 +68,10 @@ def test_page_shows_guarantee_leakage_and_pii(tmp_path):
         charts += len(at.get("plotly_chart"))
     assert metrics["Epsilon (ε)"] == f"{r.epsilon:.3f}"
     assert metrics["Formal guarantee"] == f"ε = {r.epsilon:.2f}"  # the summary cards above the tabs
-    assert metrics["Personal data"] == f"{sum(section['pii']['totals'].values()):,} cells" != "0 cells"
+    assert metrics["Personal data"] == f"{sum(report.pii.totals.values()):,} cells" != "0 cells"
     assert metrics["Noise multiplier"] == f"{r.noise_multiplier:.3f}"
-    assert metrics["Attack AUC"] == f"{section['membership_inference']['auc']:.3f}"
-    assert metrics["k"] == str(section["k_anonymity"]["k"])
+    assert metrics["Attack AUC"] == f"{report.attack.auc:.3f}"
+    assert metrics["k"] == str(report.k_anonymity.k)
     pii = next(f for f in frames if "masked examples" in f.columns)
     assert pii.iloc[0]["cells"] == 40 and "p***@example.com" in pii.iloc[0]["masked examples"]
     assert not any("p1@example.com" in f.to_string() for f in frames)
@@ -83,7 +82,6 @@ def test_sweep_runs_in_background(tmp_path):
     ctx, _ = _context(tmp_path)
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["audit_context"] = ctx
-    at.session_state["audit"] = {"privacy": build_section(ctx)}
     at.session_state["privacy_tab"] = "Train privately"
     at.run()
     next(n for n in at.number_input if n.label == "Epochs").set_value(1)

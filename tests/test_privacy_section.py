@@ -1,4 +1,5 @@
-"""The privacy section of audit.json built from an AuditContext: PII, k-anonymity, MIA on split rows, DP record."""
+"""The privacy section of audit.json built from an AuditContext: PII, k-anonymity, MIA on split rows, DP record;
+the typed report, its audit.json keys and its reading back."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from auditkit.data.spec import AuditSpec
 from auditkit.hashing import sha256_file
 from auditkit.privacy.accounting import epsilon_spent
 from auditkit.privacy.artifacts import save_dp_artifacts
-from auditkit.privacy.section import build_section
+from auditkit.outcome import Skipped
+from auditkit.privacy.results import PrivacyReport
+from auditkit.privacy.section import PRIVACY_KEY, privacy_report
 from auditkit.privacy.training import dp_train
 from auditkit.tabular import TabularMLP
 from models.lending import FEATURES, SENSITIVE, TARGET, generate
@@ -46,7 +49,16 @@ def demo():
 
 def test_section_without_dp_record(demo, tmp_path):
     df, result = demo
-    s = build_section(make_context(df, result.model, tmp_path=tmp_path))
+    ctx = make_context(df, result.model, tmp_path=tmp_path)
+    report = privacy_report(ctx)
+    assert privacy_report(ctx) is report is ctx.recall(PRIVACY_KEY)  # computed once per audit context
+    assert report.dp is None and report.k_anonymity.k >= 1 and report.pii.totals["email"] == 50
+    s = report.to_dict()
+    assert list(s) == ["pii", "k_anonymity", "membership_inference", "membership_inference_auc",
+                       "membership_inference_advantage", "empirical_epsilon_lower_bound"]
+    assert s["membership_inference_advantage"] == report.attack.advantage == s["membership_inference"]["advantage"]
+    assert s["empirical_epsilon_lower_bound"] == report.attack.epsilon_lower_bound
+    assert s["membership_inference"]["members"] == "rows with split=train" and not s["membership_inference"]["sampled"]
     assert s["pii"]["totals"]["email"] == 50 and s["pii"]["columns_with_pii"] == ["email"]
     assert s["k_anonymity"]["quasi_identifiers"] == list(SENSITIVE) and s["k_anonymity"]["k"] >= 1
     mia = s["membership_inference"]
@@ -63,7 +75,9 @@ def test_section_with_dp_record(demo, tmp_path):
     paths = save_dp_artifacts(result, tmp_path / "dp")
     ctx = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])},
                        sha=sha256_file(paths["program"]), tmp_path=tmp_path)
-    s = build_section(ctx)
+    report = privacy_report(ctx)
+    s = report.to_dict()
+    assert list(s)[-3:] == ["dp", "epsilon", "delta"] and report.dp.epsilon == result.epsilon
     assert s["epsilon"] == result.epsilon and s["delta"] == 1e-3
     dp = s["dp"]
     assert dp["record_consistent"] and dp["matches_audited_model"] is True
@@ -77,5 +91,21 @@ def test_section_with_dp_record(demo, tmp_path):
 
 def test_section_skips_mia_without_split(demo, tmp_path):
     df, result = demo
-    s = build_section(make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path))
-    assert "split" in s["membership_inference"]["skipped"] and s["membership_inference_auc"] is None
+    report = privacy_report(make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path))
+    assert report.membership_inference == Skipped(
+        "the data has no 'split' column marking training rows (train) and held-out rows (test).")
+    s = report.to_dict()
+    assert s["membership_inference"] == {"skipped": report.membership_inference.reason}
+    assert s["membership_inference_auc"] is s["membership_inference_advantage"] is None
+
+
+def test_section_reads_back_from_audit_json(demo, tmp_path):
+    df, result = demo
+    paths = save_dp_artifacts(result, tmp_path / "dp")
+    with_dp = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])}, tmp_path=tmp_path)
+    without_split = make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path)
+    for ctx in (with_dp, without_split):
+        section = json.loads(json.dumps(privacy_report(ctx).to_dict()))
+        assert PrivacyReport.from_dict(section).to_dict() == section
+    read = PrivacyReport.from_dict(json.loads(json.dumps(privacy_report(with_dp).to_dict())))
+    assert read.dp.epsilon == result.epsilon and read.attack.auc == privacy_report(with_dp).attack.auc

@@ -17,7 +17,7 @@ from auditkit.inference.runner import predict
 from auditkit.privacy.membership import (
     logit_loss_and_confidence, membership_audit_text, probability_loss_and_confidence, text_logits,
 )
-from auditkit.privacy.section import build_section
+from auditkit.privacy.section import privacy_report
 
 N = 24  # members and non-members each
 VOCAB = [f"w{i}" for i in range(100)]
@@ -130,7 +130,7 @@ def test_section_runs_text_mia_on_split_rows(overfit, tmp_path):
                           "group": np.tile(["g1", "g2"], N), "split": ["train"] * N + ["test"] * N})
     ctx = _text_context(frame, ("group",), model, tok, tmp_path)
     spec, loaded, y_true = ctx.spec, ctx.model, ctx.y_true
-    s = build_section(ctx)
+    s = privacy_report(ctx).to_dict()
     mia = s["membership_inference"]
     want = membership_audit_text(model, tok, members, y_m, nonmembers, y_n, sensitive=frame[["group"]],
                                  max_length=32).to_dict()
@@ -141,14 +141,14 @@ def test_section_runs_text_mia_on_split_rows(overfit, tmp_path):
     preds = predict(loaded, frame["text"].tolist(), batch_size=16, device="cpu")
     cached = AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"), Settings(home=tmp_path),
                           model=loaded, predictions=preds)
-    from_cache = build_section(cached)["membership_inference"]
+    from_cache = privacy_report(cached).to_dict()["membership_inference"]
     assert from_cache["outputs"] == "the audit's predictions"
     assert from_cache["auc"] == membership_audit_text(model, tok, members, y_m, nonmembers, y_n,
                                                       probabilities=preds.probabilities).auc
     assert from_cache["auc"] == pytest.approx(mia["auc"], abs=0.01)
     no_split = AuditContext(spec, frame.drop(columns=["split"]), "d" * 64, y_true, y_true, None,
                             ("class_0", "class_1"), Settings(home=tmp_path), model=loaded)
-    assert "split" in build_section(no_split)["membership_inference"]["skipped"]
+    assert "split" in privacy_report(no_split).membership_inference.reason
 
 
 def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkeypatch):
@@ -159,17 +159,16 @@ def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkey
     frame = pd.DataFrame({"text": members + nonmembers, "label": [f"class_{v}" for v in np.r_[y_m, y_n]],
                           "split": ["train"] * N + ["test"] * N})
     ctx = _text_context(frame, (), model, tok, tmp_path)
-    section = build_section(ctx)
+    attack = privacy_report(ctx).attack  # kept on the context: the page shows this result
     finetune = text.dp_finetune_text  # one epsilon point and no non-private baseline keep the test short
     monkeypatch.setattr(text, "dp_finetune_text", lambda *a, **k: finetune(*a, **k, curve_points=1, baseline=False))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "privacy.py"), default_timeout=60)
     at.session_state["audit_context"] = ctx
-    at.session_state["audit"] = {"privacy": section}
     at.session_state["privacy_tab"] = "Membership inference"
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Attack AUC"] == f"{section['membership_inference']['auc']:.3f}"
+    assert metrics["Attack AUC"] == f"{attack.auc:.3f}"
     assert any("TF-IDF" in c.value for c in at.caption)
     at.session_state["privacy_tab"] = "Train privately"
     at.run()

@@ -188,4 +188,39 @@ def test_summary_reads_privacy_whatever_the_policy():
     text = " ".join(content.summary)
     assert "epsilon = 1.5" in text and "AUC 0.520" in text
     html = render_report(audit, "html").decode()
-    assert "No explanations: no model: predictions only" in html and "computed with None" not in html
+    assert "Not computed: no model: predictions only" in html and "computed with None" not in html  # stored shape
+
+
+def test_privacy_section_reads_the_typed_report():
+    from auditkit.outcome import Skipped
+    from auditkit.privacy.kanonymity import KAnonymityResult
+    from auditkit.privacy.pii import PIIFinding, PIIScanResult
+    from auditkit.privacy.results import (AttackResult, DPSummary, MembershipAudit, MIAResult, PrivacyReport)
+
+    attacks = (AttackResult("loss", 0.61, 0.2, 0.05, 0.01, 0.4, (0.0, 1.0), (0.0, 1.0)),
+               AttackResult("calibrated", 0.66, 0.25, 0.08, 0.02, 0.55, (0.0, 1.0), (0.0, 1.0)))
+    dp = DPSummary(2.0, 1e-5, "rdp", 1.1, 1.0, 0.01, 1000, 10, "poisson", {"rdp": 2.0, "prv": 1.9}, True, False,
+                   0.8, 0.85, (), ())
+    pii = PIIScanResult((PIIFinding("contact", "email", 12, 0.06, ("a***@example.com",)),), 200, 5)
+    kanon = KAnonymityResult(("sex", "age"), 3, 5, 200, 20, 4, 9)
+    report = PrivacyReport(pii, kanon, MembershipAudit(MIAResult(attacks, (), 150, 50, 0.95, 1e-5), "tabular",
+                                                       "model logits", False), dp)
+    section = next(s for s in build_content({"privacy": report.to_dict()}).sections if s.key == "privacy")
+    tables = {t.caption: dict((r[0], r[1:]) for r in t.rows) for t in section.tables}
+    assert tables["Membership inference (worst case)"]["attack AUC (0.5 = chance)"] == ("0.66",)
+    assert tables["Membership inference (worst case)"]["true-positive rate at 1% false positives"] == ("0.08",)
+    assert tables["Differential-privacy guarantee, re-checked"]["epsilon recomputed (prv)"] == ("1.9",)
+    assert tables["Personal data in the dataset"]["contact"] == ("email", "12", "6.0%", "a***@example.com")
+    assert tables["Re-identification risk (k-anonymity)"]["k"] == ("3",)
+    assert tables["Re-identification risk (k-anonymity)"]["passes"] == ("no",)
+    assert section.paragraphs == ("The DP record belongs to a different model file than the one audited.",)
+    assert section.charts[0].values == (0.61, 0.66) and section.charts[0].reference == 0.5
+
+    skipped = PrivacyReport(PIIScanResult((), 200, 5), None, Skipped("needs a split column."), None).to_dict()
+    section = next(s for s in build_content({"privacy": skipped}).sections if s.key == "privacy")
+    assert section.paragraphs == (
+        "No differential-privacy record is attached to this model, so it carries no formal guarantee.",
+        "Membership inference was not run: needs a split column.",
+        "No e-mail addresses, card numbers, national IDs, IP addresses, phone numbers or name columns were found "
+        "in the dataset.")
+    assert not section.tables

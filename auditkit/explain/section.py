@@ -1,13 +1,11 @@
-"""The "explanations" section of audit.json."""
+"""The "explanations" section of audit.json: the audit's explanation, computed once per audit context."""
 from __future__ import annotations
 
 from typing import Any
 
-from auditkit.explain.base import ExplanationError
-from auditkit.explain.tabular import explain_tabular_audit
-from auditkit.explain.text import explain_text_audit
+from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
+from auditkit.explain.text import TextExplanation, explain_text_audit
 
-NO_MODEL_REASON = "no model was loaded; explanations need a model"
 BACKGROUND_ROWS = 100
 
 
@@ -17,22 +15,17 @@ def explanation_key(kind: str, max_rows: int, background_size: int = BACKGROUND_
     return ("explanations", kind, max_rows, background_size if kind == "tabular" else None)
 
 
-def build_section(ctx: Any, *, max_rows: int | None = None) -> dict[str, Any]:
-    """Explanations of the audit's model; {"method": None, "reason": ...} when there is no model or the model
-    cannot be explained (the reason says what to do).
+def audit_explanation(ctx: Any, *, max_rows: int | None = None) -> TabularExplanation | TextExplanation:
+    """Explanations of the audit's model (an `ExplanationError` saying what to do when it cannot be explained).
 
     Tabular: DeepSHAP in logit units over at most `settings.explain_rows` seeded rows (`max_rows`) against a
-    100-row seeded background (`BACKGROUND_ROWS`), with permutation-importance and LRP cross-checks. Text: Partition SHAP over at most
-    `settings.explain_text_rows` seeded texts (`max_rows`; a few seconds per text for MiniLM on 2 CPU cores).
+    100-row seeded background (`BACKGROUND_ROWS`), with permutation-importance and LRP cross-checks. Text: Partition
+    SHAP over at most `settings.explain_text_rows` seeded texts (`max_rows`; a few seconds per text for MiniLM on 2
+    CPU cores).
     """
-    if ctx.model is None:
-        return {"method": None, "reason": NO_MODEL_REASON}
-    try:
-        if ctx.model.kind == "text":
-            rows = max_rows or ctx.settings.explain_text_rows
-            return ctx.once(explanation_key("text", rows), lambda: explain_text_audit(ctx, max_rows=rows)).to_dict()
-        rows = max_rows or ctx.settings.explain_rows
-        return ctx.once(explanation_key("tabular", rows), lambda: explain_tabular_audit(
-            ctx, max_rows=rows, background_size=BACKGROUND_ROWS)).to_dict()
-    except ExplanationError as exc:
-        return {"method": None, "reason": str(exc)}
+    if ctx.model.kind == "text":
+        rows = max_rows or ctx.settings.explain_text_rows
+        return ctx.once(explanation_key("text", rows), lambda: explain_text_audit(ctx, max_rows=rows))
+    rows = max_rows or ctx.settings.explain_rows
+    return ctx.once(explanation_key("tabular", rows), lambda: explain_tabular_audit(
+        ctx, max_rows=rows, background_size=BACKGROUND_ROWS))

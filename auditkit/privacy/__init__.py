@@ -1,16 +1,22 @@
-"""Privacy: DP-SGD accounting and training (Opacus), membership inference, PII scan and k-anonymity."""
-from auditkit.privacy.accounting import ACCOUNTANTS, epsilon_curve, epsilon_spent, noise_for_epsilon
-from auditkit.privacy.artifacts import load_dp_weights, save_dp_artifacts, save_dp_text_artifacts
-from auditkit.privacy.kanonymity import KAnonymityResult, k_anonymity
-from auditkit.privacy.membership import MIAResult, epsilon_lower_bound, membership_audit, membership_audit_text
-from auditkit.privacy.pii import PIIScanResult, scan_pii
-from auditkit.privacy.sweep import SweepResult, privacy_utility_sweep
-from auditkit.privacy.text import dp_finetune_text
-from auditkit.privacy.training import DPResult, dp_train
+"""Privacy: DP-SGD accounting and training (Opacus), membership inference, PII scan and k-anonymity.
 
-__all__ = [
-    "ACCOUNTANTS", "DPResult", "KAnonymityResult", "MIAResult", "PIIScanResult", "SweepResult", "dp_finetune_text",
-    "dp_train", "epsilon_curve", "epsilon_lower_bound", "epsilon_spent", "k_anonymity", "load_dp_weights",
-    "membership_audit", "membership_audit_text", "noise_for_epsilon", "privacy_utility_sweep", "save_dp_artifacts",
-    "save_dp_text_artifacts", "scan_pii",
-]
+Names are imported on first use, so reading a stored result (`auditkit.privacy.results`) loads no model library.
+"""
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "ACCOUNTANTS": "accounting", "epsilon_curve": "accounting", "epsilon_spent": "accounting",
+    "noise_for_epsilon": "accounting", "load_dp_weights": "artifacts", "save_dp_artifacts": "artifacts",
+    "save_dp_text_artifacts": "artifacts", "KAnonymityResult": "kanonymity", "k_anonymity": "kanonymity",
+    "MIAResult": "results", "epsilon_lower_bound": "membership", "membership_audit": "membership",
+    "membership_audit_text": "membership", "PIIScanResult": "pii", "scan_pii": "pii", "SweepResult": "sweep",
+    "privacy_utility_sweep": "sweep", "dp_finetune_text": "text", "DPResult": "training", "dp_train": "training",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'auditkit.privacy' has no attribute {name!r}")
+    return getattr(import_module(f"auditkit.privacy.{_EXPORTS[name]}"), name)

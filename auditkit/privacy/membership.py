@@ -14,7 +14,6 @@ bound evaluated on the other half, so the stated confidence holds.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
@@ -31,6 +30,7 @@ from torch import nn
 
 from auditkit.errors import SettingsError
 from auditkit.inference.device import on_device, resolve_device
+from auditkit.privacy.results import AttackResult, GroupAttackResult, MIAResult
 
 AttackName = Literal["loss", "calibrated"]
 ROC_POINTS = 101
@@ -93,74 +93,6 @@ def _split_epsilon_lb(s_m: np.ndarray, s_n: np.ndarray, confidence: float, delta
     tp, fp = _counts_at_thresholds(ev_m, ev_n, np.array([best]))
     return float(epsilon_lower_bound(int(tp[0]), len(ev_m), int(fp[0]), len(ev_n), confidence=confidence,
                                      delta=delta)), best
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    """One attack's success at telling members from non-members."""
-
-    attack: str
-    auc: float
-    advantage: float
-    tpr_at_1pct_fpr: float
-    tpr_at_01pct_fpr: float
-    epsilon_lower_bound: float
-    roc_fpr: tuple[float, ...]
-    roc_tpr: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["roc_fpr"], d["roc_tpr"] = list(self.roc_fpr), list(self.roc_tpr)
-        return d
-
-
-@dataclass(frozen=True)
-class GroupAttackResult:
-    """An attack's success restricted to one group of a sensitive column."""
-
-    column: str
-    group: str
-    attack: str
-    n_members: int
-    n_nonmembers: int
-    auc: float
-    advantage: float
-    epsilon_lower_bound: float
-
-
-@dataclass(frozen=True)
-class MIAResult:
-    """Membership-inference audit. `auc`, `advantage` and `epsilon_lower_bound` are the worst case over attacks."""
-
-    attacks: tuple[AttackResult, ...]
-    groups: tuple[GroupAttackResult, ...]
-    n_members: int
-    n_nonmembers: int
-    confidence: float
-    delta: float
-    notes: tuple[str, ...] = ()
-
-    @property
-    def auc(self) -> float:
-        return max(a.auc for a in self.attacks)
-
-    @property
-    def advantage(self) -> float:
-        return max(a.advantage for a in self.attacks)
-
-    @property
-    def epsilon_lower_bound(self) -> float:
-        return max(a.epsilon_lower_bound for a in self.attacks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "auc": self.auc, "advantage": self.advantage, "epsilon_lower_bound": self.epsilon_lower_bound,
-            "confidence": self.confidence, "delta": self.delta,
-            "n_members": self.n_members, "n_nonmembers": self.n_nonmembers,
-            "attacks": [a.to_dict() for a in self.attacks],
-            "groups": [asdict(g) for g in self.groups],
-            "notes": list(self.notes),
-        }
 
 
 def _logits(model: nn.Module, X: np.ndarray) -> torch.Tensor:

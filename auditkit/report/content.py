@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from auditkit.outcome import ERROR, SKIPPED, Failed, Skipped, outcome_of
 from auditkit.policy import Policy, RuleResult, Scorecard, evaluate, load_policy
+from auditkit.privacy.results import PrivacyReport
 from auditkit.report.errors import ReportError
 from auditkit.report.model_card import model_card_fields, privacy_numbers
 
@@ -217,8 +219,19 @@ def _groupings(fairness: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------------------------------------- sections
-def _error_paragraphs(section: dict[str, Any]) -> tuple[str, ...]:
-    return (f"This panel could not run: {section['error']}",) if isinstance(section.get("error"), str) else ()
+def _outcome_paragraphs(section: dict[str, Any]) -> tuple[str, ...]:
+    """Why a section holds no result: it was skipped (not computed) or failed (could not run)."""
+    outcome = outcome_of(section)
+    if isinstance(outcome, Failed):
+        return (f"This panel could not run: {outcome.message}",)
+    if isinstance(outcome, Skipped):
+        return (f"Not computed: {outcome.reason}",)
+    return ()
+
+
+def _entries(section: dict[str, Any]) -> dict[str, Any]:
+    """The section without its skipped or failed marker."""
+    return {k: v for k, v in section.items() if k not in (SKIPPED, ERROR)}
 
 
 def _predictions_section(pred: dict[str, Any]) -> Section:
@@ -231,7 +244,7 @@ def _predictions_section(pred: dict[str, Any]) -> Section:
     if counts and all(is_number(v) for v in counts.values()):
         tables.append(Table(("predicted class", "rows"), tuple((str(k), fmt(v)) for k, v in counts.items())))
         charts.append(Bars("Predicted class counts", tuple(map(str, counts)), tuple(float(v) for v in counts.values())))
-    return Section("predictions", "Predictions", _error_paragraphs(pred), tuple(tables), tuple(charts))
+    return Section("predictions", "Predictions", _outcome_paragraphs(pred), tuple(tables), tuple(charts))
 
 
 _GROUP_COLS = ("count", "selection_rate", "accuracy", "precision", "recall", "false_positive_rate",
@@ -241,7 +254,7 @@ _DISPARITIES = ("demographic_parity_difference", "demographic_parity_ratio", "eq
 
 
 def _fairness_section(fair: dict[str, Any]) -> Section:
-    paragraphs = list(_error_paragraphs(fair))
+    paragraphs = list(_outcome_paragraphs(fair))
     tables, charts = [], []
     for name, g in _groupings(fair):
         ff = _dict(g.get("four_fifths_rule"))
@@ -266,14 +279,12 @@ def _fairness_section(fair: dict[str, Any]) -> Section:
 
 
 def _explanations_section(expl: dict[str, Any]) -> Section:
-    paragraphs = list(_error_paragraphs(expl))
+    paragraphs = list(_outcome_paragraphs(expl))
     meta = tuple((k.replace("_", " "), fmt(expl[k])) for k in ("method", "output", "additivity_error", "rows")
                  if expl.get(k) is not None)
     if expl.get("method"):
         paragraphs.append(f"Attributions computed with {expl['method']}"
                           + (f" in {expl['output']} units" if expl.get("output") else "") + ".")
-    elif isinstance(expl.get("reason"), str):
-        paragraphs.append(f"No explanations: {expl['reason']}")
     imp = {k: v for k, v in _dict(expl.get("global_importance")).items() if is_number(v)}
     ranked = sorted(imp.items(), key=lambda kv: -abs(kv[1]))[:15]
     tables = [Table(("measure", "value"), meta)] if meta else []
@@ -289,9 +300,59 @@ def _explanations_section(expl: dict[str, Any]) -> Section:
 
 
 def _privacy_section(priv: dict[str, Any]) -> Section:
-    rows = tuple(flatten({k: v for k, v in priv.items() if k != "error"}, limit=80))
-    return Section("privacy", "Privacy", _error_paragraphs(priv),
-                   (Table(("measure", "value"), rows),) if rows else ())
+    try:
+        report = PrivacyReport.from_dict(priv)
+    except (KeyError, TypeError, ValueError):  # not a section AuditKit wrote: its entries as they are
+        rows = tuple(flatten(_entries(priv), limit=80))
+        return Section("privacy", "Privacy", _outcome_paragraphs(priv),
+                       (Table(("measure", "value"), rows),) if rows else ())
+    paragraphs, tables, charts = [], [], []
+    dp = report.dp
+    if dp is None:
+        paragraphs.append("No differential-privacy record is attached to this model, so it carries no formal "
+                          "guarantee.")
+    else:
+        if not dp.record_consistent:
+            paragraphs.append("The recorded epsilon does not match the accountant's value for the recorded settings.")
+        if dp.matches_audited_model is False:
+            paragraphs.append("The DP record belongs to a different model file than the one audited.")
+        measures = (("epsilon", dp.epsilon), ("delta", dp.delta), ("accountant", dp.accountant),
+                    ("noise multiplier", dp.noise_multiplier), ("clipping norm", dp.max_grad_norm),
+                    ("sample rate", dp.sample_rate), ("steps", dp.steps), ("epochs", dp.epochs),
+                    ("record consistent", dp.record_consistent),
+                    ("matches the audited model", dp.matches_audited_model),
+                    *((f"epsilon recomputed ({a})", e) for a, e in dp.epsilon_recomputed.items()))
+        tables.append(Table(("guarantee", "value"), tuple((k, fmt(v)) for k, v in measures),
+                            caption="Differential-privacy guarantee, re-checked"))
+    attack = report.attack
+    if attack is None:
+        paragraphs.append(f"Membership inference was not run: {report.membership_inference.reason}")
+    else:
+        best = attack.strongest
+        tables.append(Table(("membership inference", "value"), (
+            ("attack AUC (0.5 = chance)", fmt(attack.auc)), ("attacker advantage", fmt(attack.advantage)),
+            ("empirical epsilon lower bound", fmt(attack.epsilon_lower_bound)),
+            ("true-positive rate at 1% false positives", fmt(best.tpr_at_1pct_fpr)),
+            ("training rows (members)", fmt(attack.n_members)), ("held-out rows (non-members)", fmt(attack.n_nonmembers)),
+            ("attacks read", report.membership_inference.outputs)), caption="Membership inference (worst case)"))
+        charts.append(Bars("Attack AUC", tuple(a.attack for a in attack.attacks), tuple(a.auc for a in attack.attacks),
+                           reference=0.5, reference_label="chance"))
+    if report.pii.findings:
+        tables.append(Table(("column", "kind", "cells", "share of rows", "masked examples"), tuple(
+            (f.column, f.kind, fmt(f.count), pct(f.fraction), ", ".join(f.examples)) for f in report.pii.findings),
+            caption="Personal data in the dataset"))
+    else:
+        paragraphs.append("No e-mail addresses, card numbers, national IDs, IP addresses, phone numbers or name "
+                          "columns were found in the dataset.")
+    kanon = report.k_anonymity
+    if kanon is not None:
+        tables.append(Table(("k-anonymity", "value"), (
+            ("quasi-identifiers", ", ".join(kanon.quasi_identifiers)), ("k", fmt(kanon.k)),
+            ("threshold", fmt(kanon.threshold)), ("passes", fmt(kanon.passes)),
+            ("rows in groups below the threshold", fmt(kanon.rows_below)),
+            ("share of rows below the threshold", pct(kanon.fraction_below))),
+            caption="Re-identification risk (k-anonymity)"))
+    return Section("privacy", "Privacy", tuple(paragraphs), tuple(tables), tuple(charts))
 
 
 def _energy_section(energy: dict[str, Any]) -> Section:
@@ -306,11 +367,12 @@ def _energy_section(energy: dict[str, Any]) -> Section:
                             caption="Energy per phase"))
         if all(is_number(v.get("kwh")) for v in phases.values()):
             charts.append(Bars("Energy per phase (kWh)", tuple(phases), tuple(float(v["kwh"]) for v in phases.values())))
-    return Section("energy", "Energy and carbon", _error_paragraphs(energy), tuple(tables), tuple(charts))
+    return Section("energy", "Energy and carbon", _outcome_paragraphs(energy), tuple(tables), tuple(charts))
 
 
 def _generic_section(key: str, title: str, value: dict[str, Any]) -> Section:
-    return Section(key, title, _error_paragraphs(value), (Table(("entry", "value"), tuple(flatten(value, limit=80))),))
+    rows = tuple(flatten(_entries(value), limit=80))
+    return Section(key, title, _outcome_paragraphs(value), (Table(("entry", "value"), rows),) if rows else ())
 
 
 _SECTION_BUILDERS = {"predictions": _predictions_section, "fairness": _fairness_section,
