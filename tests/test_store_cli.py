@@ -18,16 +18,48 @@ def test_verify_ok_then_names_altered_entry(tmp_path, capsys):
     assert "trail ok: 3 entries verified" in out
     head = out.split("head ")[1].split()[0]
     assert head == store.events()[-1].hash
-    assert main(["verify", "--db", url, "--anchor", head]) == 0
-    assert main(["verify", "--db", url, "--anchor", "0" * 63 + "1"]) == 1
-    assert "no entry has the anchored hash" in capsys.readouterr().out
+    assert main(["verify", "--db", url, "--head", head]) == 0
+    assert main(["verify", "--db", url, "--anchor", head]) == 0  # the earlier name of --head
+    capsys.readouterr()
+    assert main(["verify", "--db", url, "--head", "0" * 63 + "1"]) == 1
+    assert capsys.readouterr().out == (f"trail BROKEN at head {'0' * 16}: the trail no longer leads to head "
+                                       f"{'0' * 63}1: no entry has that seal, so entries after it were deleted "
+                                       f"(the newest is #3)\n")
+    assert main(["verify", "--db", url, "--head", "not-a-head"]) == 2
+    assert capsys.readouterr().err == ("error: a head is the 64-hex-digit seal that `verify` printed, got "
+                                       "'not-a-head'\n")
     with sqlite3.connect(tmp_path / "audits.db") as db:
         db.execute("UPDATE events SET detail = replace(detail, 'approve', 'reject') WHERE seq = 3")
     assert main(["verify", "--db", url]) == 1
     out = capsys.readouterr().out
-    assert "trail BROKEN at event #3" in out and "altered" in out
+    assert "trail BROKEN at event #3" in out and "altered or forged" in out
     assert main(["verify", "--db", url, "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["chain"]["first_bad_seq"] == 3
+
+
+def test_verify_lists_every_changed_row(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'audits.db'}"
+    store = AuditStore(url)
+    ids = [store.record_audit({"predictions": {"accuracy": n / 30}}, f"model {n}") for n in range(25)]
+    with sqlite3.connect(tmp_path / "audits.db") as db:
+        db.execute("UPDATE audits SET name = 'renamed'")
+    assert main(["verify", "--db", url]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"trail BROKEN at audit {ids[0]}: the audit {ids[0]} was changed: table audits, "
+                               f"column name reads 'renamed' but event #2 (audit.completed) wrote 'model 0'")
+    assert [line.split(" was changed")[0] for line in lines[1:20]] == [f"  also: the audit {i}" for i in ids[1:20]]
+    assert lines[20:] == ["  ... and 5 more (--json lists them all)"]
+    assert main(["verify", "--db", url, "--json"]) == 1
+    assert len(json.loads(capsys.readouterr().out)["chain"]["problems"]) == 25
+
+
+def test_verify_without_the_key_is_one_error_line(tmp_path, capsys, workspace):
+    url = f"sqlite:///{tmp_path / 'audits.db'}"
+    AuditStore(url).record_audit({"predictions": {"accuracy": 0.7}}, "model a")
+    (workspace / "trail.key").unlink()
+    assert main(["verify", "--db", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the trail key of the audit store at ") and err.count("\n") == 1
 
 
 def test_verify_startup_marks_nothing_on_a_clean_store(tmp_path, capsys):
