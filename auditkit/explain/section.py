@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
-from auditkit.explain.text import TextExplanation, explain_text_audit
+from auditkit.explain.tabular import TabularExplanation
+from auditkit.explain.text import TextExplanation
 
 BACKGROUND_ROWS = 100
 
@@ -16,16 +16,7 @@ def explanation_key(kind: str, max_rows: int, background_size: int = BACKGROUND_
 
 
 def audit_explanation(ctx: Any, *, max_rows: int | None = None) -> TabularExplanation | TextExplanation:
-    """Explanations of the audit's model (an `ExplanationError` saying what to do when it cannot be explained).
-
-    Tabular: DeepSHAP in logit units over at most `settings.explain_rows` seeded rows (`max_rows`) against a
-    100-row seeded background (`BACKGROUND_ROWS`), with permutation-importance and LRP cross-checks. Text: Partition
-    SHAP over at most `settings.explain_text_rows` seeded texts (`max_rows`; a few seconds per text for MiniLM on 2
-    CPU cores).
-    """
-    if ctx.model.kind == "text":
-        rows = max_rows or ctx.settings.explain_text_rows
-        return ctx.once(explanation_key("text", rows), lambda: explain_text_audit(ctx, max_rows=rows))
-    rows = max_rows or ctx.settings.explain_rows
-    return ctx.once(explanation_key("tabular", rows), lambda: explain_tabular_audit(
-        ctx, max_rows=rows, background_size=BACKGROUND_ROWS))
+    """Explanations of the audit's model as its family explains it (`ModelFamily.explain`: at most `max_rows` rows,
+    default from the settings), kept on the context; an `ExplanationError` says what to do when it cannot be
+    explained."""
+    return ctx.model.family.explain(ctx, max_rows=max_rows)

@@ -76,6 +76,11 @@ class ModelFamily(ABC):
         """Membership-inference attacks on the model (`auditkit.privacy.membership`): members and non-members are
         this family's inputs, `options` as there (worker)."""
 
+    @abstractmethod
+    def explain(self, ctx: Any, *, max_rows: int | None = None) -> Any:
+        """The audit's explanation of its model, kept on the context (app process; the model work runs in the
+        worker). Its `to_dict()` is the explanations section."""
+
     def batch_size(self, device_type: str) -> int:
         """The default inference batch size on a device type."""
         return self.batch_sizes.get(device_type, 64)

@@ -61,5 +61,15 @@ class TabularProgram(ModelFamily):
 
         return membership_audit(model.module, members, y_members, nonmembers, y_nonmembers, **options)
 
+    def explain(self, ctx: Any, *, max_rows: int | None = None) -> Any:
+        """DeepSHAP in logit units over at most `settings.explain_rows` seeded rows against a 100-row seeded
+        background, with permutation-importance and LRP cross-checks."""
+        from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
+        from auditkit.explain.tabular import explain_tabular_audit
+
+        rows = max_rows or ctx.settings.explain_rows
+        return ctx.once(explanation_key(self.kind, rows), lambda: explain_tabular_audit(
+            ctx, max_rows=rows, background_size=BACKGROUND_ROWS))
+
 
 FAMILY = register(TabularProgram())
