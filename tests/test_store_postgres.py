@@ -32,6 +32,26 @@ def test_round_trip_signoff_and_tamper(store):
         conn.execute(text("UPDATE events SET actor = 'mallory' WHERE seq = 2"))
     check = store.verify_chain()
     assert (check.ok, check.first_bad) == (False, "event #2")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET actor = 'local' WHERE seq = 2"))
+    assert store.verify_chain().ok
+
+
+def test_rows_and_files_are_sealed(store):
+    audit_id = store.record_audit({"inputs": {"columns": {"target": "y", "sensitive": ["sex"]}}}, "pg")
+    sha = store.put_artifact(b"report", audit_id=audit_id, kind="report.html", name="r.html")
+    store.sign_off(audit_id, "Ann", "reject", "gap")
+    assert store.verify_chain().ok
+    with store.engine.begin() as conn:
+        conn.execute(text("""UPDATE inputs SET columns = '{"target": "y", "sensitive": []}'"""))
+        conn.execute(text("DELETE FROM signoffs"))
+    blob = store.artifact_path(sha)
+    blob.chmod(0o644)
+    blob.write_bytes(b"REPORT")
+    problems = store.verify_chain().problems
+    assert [p.split(" was")[0].split(" (")[0] for p in problems] == [
+        f"the inputs of audit {audit_id}", f"the stored file of artifact {sha[:16]}", f"the sign-off 1 of audit {audit_id}"]
+    assert "column columns reads {'sensitive': [], 'target': 'y'}" in problems[0]
 
 
 def test_twenty_threads(store):
