@@ -15,6 +15,7 @@ from auditkit.access import (LOCAL_USER, Action, Principal, current_principal, p
                              require_sign_in)
 from auditkit.config import Settings
 from auditkit.errors import AuditkitError
+from auditkit.markup import plain
 
 
 def auth_section() -> Mapping[str, Any] | None:
@@ -89,11 +90,9 @@ def enforce_entry() -> None:
 
 def show_user(principal: Principal) -> None:
     """The user's name and role in the sidebar, with a sign-out button when signed in."""
-    from pages._shared import md_text
-
     with st.sidebar:
         if principal.authenticated:
-            st.caption(f"Signed in as **{md_text(principal.name)}** ({principal.role_label})")
+            st.caption(f"Signed in as **{plain(principal.name)}** ({principal.role_label})")
             if st.button("Sign out", key="logout"):
                 st.logout()
         else:
@@ -107,8 +106,6 @@ def allowed(action: Action) -> bool:
 
 def explain_not_allowed(action: Action, what: str) -> None:
     """Tell the user why a control is not shown."""
-    from pages._shared import md_text
-
     p = current_principal()
     st.info(f"{what} is for users with the {'analyst' if action in ('upload', 'run') else 'reviewer'} role; "
-            f"you are signed in as {md_text(p.name)} ({p.role_label}).", icon=":material/lock:")
+            f"you are signed in as {plain(p.name)} ({p.role_label}).", icon=":material/lock:")

@@ -1,13 +1,14 @@
-"""The only Streamlit glue shared by pages: session keys, the current audit, running an audit, showing errors."""
+"""The only Streamlit glue shared by pages: session keys, the current audit, running an audit, showing errors and
+sections that hold no result, and the progress of background jobs."""
 from __future__ import annotations
 
 import importlib
 import io
-import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable
 
 import numpy as np
 import plotly.io as pio
@@ -21,7 +22,9 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
-from auditkit.jobs import job_slot
+from auditkit.jobs import BackgroundJob, job_slot
+from auditkit.markup import plain
+from auditkit.outcome import Failed, Skipped, outcome_of
 from auditkit.service import audit_and_record
 from auditkit.store import AuditStore, StartupReport
 from auditkit.store.engine import resolve_url
@@ -79,7 +82,7 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
         del st.session_state[COHORT]
         return ctx
     banner, clear = st.columns([5, 1], vertical_alignment="center")
-    banner.info(f"Filtered to the cohort **{md_text(sub.cohort)}**: {len(sub.frame):,} of {len(ctx.frame):,} rows. "
+    banner.info(f"Filtered to the cohort **{plain(sub.cohort)}**: {len(sub.frame):,} of {len(ctx.frame):,} rows. "
                 "Every panel shows these rows only.", icon=":material/filter_alt:")
     clear.button("Show all rows", key="cohort_clear", on_click=clear_cohort)
     return sub
@@ -145,11 +148,6 @@ def show_empty_state() -> None:
         st.switch_page("pages/setup.py")
 
 
-def md_text(text: str) -> str:
-    """User text made literal inside Streamlit Markdown (every Markdown/HTML special character escaped)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
-
-
 def show_verdict(passed: bool | None, text: str) -> None:
     """An audit finding: a pass, fail or not-measured badge and its sentence (`text` is Markdown, escaped by the
     caller). Findings never use error boxes, which mean the tool hit a problem (`show_error`)."""
@@ -161,8 +159,90 @@ def show_verdict(passed: bool | None, text: str) -> None:
 
 
 def show_error(error: AuditkitError) -> None:
-    """Show a user-fixable problem as one error box (each line escaped by Streamlit's markdown)."""
-    st.error(f"**Problem:** {error}")
+    """Show a user-fixable problem as one error box; its text (which may quote the user's data) is shown literally,
+    line by line."""
+    st.error(f"**Problem:** {plain(error, lines=True)}")
+
+
+def show_outcome(title: str, section: Any) -> bool:
+    """When a section (an audit.json dict, or a typed result's part) holds no result, say so (a skipped one as a
+    note, a failed one as a warning) and return True; otherwise show nothing and return False."""
+    outcome = section if isinstance(section, (Skipped, Failed)) else outcome_of(section)
+    if isinstance(outcome, Skipped):
+        st.info(f"{title} was not run: {plain(outcome.reason, lines=True)}")
+    elif isinstance(outcome, Failed):
+        st.warning(f"{title} could not run: {plain(outcome.message, lines=True)}")
+    return outcome is not None
+
+
+def session_jobs(page: str) -> dict[Hashable, BackgroundJob]:
+    """The background jobs this session started on `page`, by name (session state `<page>_jobs`)."""
+    return st.session_state.setdefault(f"{page}_jobs", {})
+
+
+def job_text(job: BackgroundJob, unit: str) -> str:
+    """A job's progress in words: how many of its `unit` are done."""
+    if job.cancelled:
+        return f"Stopping as soon as it can ({job.done:,} of {job.total:,} {unit} done) ..."
+    if not job.total:
+        return f"{job.label}: starting ..."
+    return f"{job.label}: {job.done:,} of {job.total:,} {unit}"
+
+
+def ended_job(page: str, name: Hashable, *, unit: str, stop_help: str | None = None,
+              wait_s: float = 0.0) -> BackgroundJob | None:
+    """The job `name` of `session_jobs(page)` once it has ended; None while it runs (or when there is none).
+
+    A running job shows its progress bar, with a Stop button when `stop_help` is given (one stoppable job per page
+    at a time): watched in this page run for up to `wait_s` seconds (session state `<page>_wait_s` overrides it),
+    so short jobs need no polling, then refreshed every second by a fragment that reruns the page when the job
+    ends. A job that failed is forgotten and its error raised: a user-fixable one as an `AuditkitError`, any other
+    as it was.
+    """
+    jobs = session_jobs(page)
+    job = jobs.get(name)
+    if job is None:
+        return None
+    if job.running:
+        _watch(job, page, unit, stop_help, float(st.session_state.get(f"{page}_wait_s", wait_s)))
+    if job.running:
+        _job_progress(page, name, unit, stop_help)
+        return None
+    if job.exception is not None or job.error:
+        del jobs[name]
+        if job.exception is not None:
+            raise job.exception
+        raise AuditkitError(job.error)
+    return job
+
+
+def _watch(job: BackgroundJob, page: str, unit: str, stop_help: str | None, seconds: float) -> None:
+    """The job's progress (and Stop button) for up to `seconds` while it runs; a click on Stop reruns the page,
+    which asks the job to stop."""
+    if seconds <= 0:
+        return
+    slot = st.empty()
+    with slot.container():
+        bar = st.progress(job.fraction, text=job_text(job, unit))
+        if stop_help is not None and st.button("Stop", key=f"{page}_stop", help=stop_help):
+            job.cancel()
+    deadline = time.monotonic() + seconds
+    while job.running and time.monotonic() < deadline:
+        bar.progress(job.fraction, text=job_text(job, unit))
+        time.sleep(0.2)
+    slot.empty()
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(page: str, name: Hashable, unit: str, stop_help: str | None) -> None:
+    """A running job's progress (and Stop button), refreshed every second; the whole page reruns once it ends."""
+    job = session_jobs(page).get(name)
+    if job is None or not job.running:
+        st.rerun()
+    st.progress(job.fraction, text=job_text(job, unit))
+    if stop_help is not None and st.button("Stop", key=f"{page}_stop_polled", help=stop_help,
+                                           disabled=job.cancelled):
+        job.cancel()
 
 
 @st.cache_resource(show_spinner=False)

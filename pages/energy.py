@@ -16,6 +16,7 @@ from auditkit.energy.projection import ACCELERATORS, estimate_training, project_
 from auditkit.energy.section import EnergyResult, components_frame, phases_frame
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
+from auditkit.markup import plain
 from pages._access import enforce_entry
 from pages._energy_results import cached_phase_bars, cached_variants
 from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
@@ -177,7 +178,7 @@ def variants(ctx: AuditContext | None, region: str) -> None:
     show_chart(fig)
     st.dataframe(table, hide_index=True)
     for name, why in result["skipped"].items():
-        st.caption(f"{name}: skipped ({why}).")
+        st.caption(f"{plain(name)}: skipped ({plain(why)}).")
 
 
 def main() -> None:
@@ -195,7 +196,7 @@ def main() -> None:
         return
     result = EnergyResult.from_dict(section)
     if result.error:
-        st.warning(result.error)
+        st.warning(plain(result.error))
     codes = list(regions())
     names = regions()
     start = result.region if result.region in names else DEFAULT_REGION

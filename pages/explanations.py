@@ -1,9 +1,6 @@
 """Explanations: why the model decides as it does, and whether a sensitive attribute or a proxy drives it."""
 from __future__ import annotations
 
-import html
-import re
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -16,13 +13,16 @@ from auditkit.context import AuditContext
 from auditkit.errors import AuditkitError
 from auditkit.explain.attention import AttentionMaps
 from auditkit.explain.base import Attribution, check_row
+from auditkit.explain.cross_checks import CROSS_CHECKS, RANK_TOLERANCE, rank_table
 from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
 from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit
 from auditkit.jobs import BackgroundJob
+from auditkit.markup import html_text, plain
 from pages._access import enforce_entry
 from pages._explain_results import cached_run, keep_run, row_explanation, text_attention, text_ig, text_row
-from pages._shared import current_context, selected_tab, show_chart, show_empty_state, show_error
+from pages._shared import (current_context, ended_job, selected_tab, session_jobs, show_chart, show_empty_state,
+                           show_error)
 
 enforce_entry()  # sign-in first, when configured
 
@@ -39,52 +39,9 @@ HELP = {
     "delta": "Integrated Gradients' own error check: how far its attributions are from adding up exactly.",
     "stop": "Stop after the current chunk and show what has been explained so far.",
 }
-JOBS = "explain_jobs"  # session state: {key: BackgroundJob} of this session's explanation runs
-WAIT = "explain_wait_s"  # session state: seconds a run is watched in the page run before a polling fragment takes over
-WAIT_S = 20.0
-
-
-def md(text: object) -> str:
-    """User-supplied text escaped for Streamlit markdown (no HTML is ever rendered from it)."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
-
-
-def session_jobs() -> dict[tuple, BackgroundJob]:
-    return st.session_state.setdefault(JOBS, {})
-
-
-def progress_text(job: BackgroundJob, unit: str) -> str:
-    if job.cancelled:
-        return f"Stopping after the current chunk ({job.done:,} of {job.total:,} {unit} explained) ..."
-    if not job.total:
-        return f"{job.label}: starting ..."
-    return f"{job.label}: {job.done:,} of {job.total:,} {unit}"
-
-
-def watch(job: BackgroundJob, unit: str, seconds: float) -> None:
-    """Show the run's progress with a Stop button for up to `seconds` while it runs (so short runs need no
-    polling); a click on Stop reruns the page, which asks the job to stop."""
-    slot = st.empty()
-    with slot.container():
-        bar = st.progress(job.fraction, text=progress_text(job, unit))
-        if st.button("Stop", key="explain_stop", help=HELP["stop"]):
-            job.cancel()
-    deadline = time.monotonic() + seconds
-    while job.running and time.monotonic() < deadline:
-        bar.progress(job.fraction, text=progress_text(job, unit))
-        time.sleep(0.2)
-    slot.empty()
-
-
-@st.fragment(run_every=1.0)
-def job_progress(key: tuple, unit: str) -> None:
-    """Progress of a long run and its Stop button, refreshed every second; the whole page reruns once it ends."""
-    job = session_jobs().get(key)
-    if job is None or not job.running:
-        st.rerun()
-    st.progress(job.fraction, text=progress_text(job, unit))
-    if st.button("Stop", key="explain_stop_polled", help=HELP["stop"], disabled=job.cancelled):
-        job.cancel()
+CHECK_TITLES = {"permutation": "Permutation importance", "lrp": "LRP"}
+PAGE = "explain"  # this page's background runs live in session state `explain_jobs` (`session_jobs`)
+WAIT_S = 20.0  # seconds a run is watched in the page run before a polling fragment takes over
 
 
 def run_explanation(key: tuple, label: str, unit: str, fn: Callable[..., Any], ctx: AuditContext,
@@ -96,23 +53,15 @@ def run_explanation(key: tuple, label: str, unit: str, fn: Callable[..., Any], c
                                                                                               BACKGROUND_ROWS)))
     if done is not None:
         return done
-    jobs = session_jobs()
-    job = jobs.get(key)
-    if job is None:
+    jobs = session_jobs(PAGE)
+    if key not in jobs:
         for other in jobs.values():  # settings changed: the old run is no longer wanted
             other.cancel()
         jobs.clear()
-        job = jobs[key] = BackgroundJob(label, fn, ctx, **options)
-    if job.running:
-        watch(job, unit, float(st.session_state.get(WAIT, WAIT_S)))
-    if job.running:
-        job_progress(key, unit)
+        jobs[key] = BackgroundJob(label, fn, ctx, **options)
+    job = ended_job(PAGE, key, unit=unit, stop_help=HELP["stop"], wait_s=WAIT_S)
+    if job is None:
         return None
-    if job.exception is not None or job.error:
-        jobs.pop(key)
-        if job.exception is not None:
-            raise job.exception
-        raise AuditkitError(job.error)
     if job.result is None:  # stopped before it started
         jobs.pop(key)
         st.info(f"Stopped before any {unit} were explained.")
@@ -129,18 +78,13 @@ def stopped_note(result: TabularExplanation | TextExplanation, unit: str, key: t
     st.warning(f"Explained {len(result.rows):,} of {result.rows_requested:,} {unit}: stopped by you. "
                f"Every number below covers only those {len(result.rows):,} {unit} (a random part of the sample).")
     if st.button(f"Explain all {result.rows_requested:,} {unit}", key="explain_all"):
-        session_jobs().pop(key, None)
+        session_jobs(PAGE).pop(key, None)
         st.rerun()
-
-
-def esc(text: object) -> str:
-    """User-supplied text for plotly labels, which understand a few HTML tags: escaped, shown as typed."""
-    return html.escape(str(text))
 
 
 def bar(labels: list[str], values: list[float], *, title: str, x_title: str, signed: bool = False) -> go.Figure:
     colours = [BLUE if v >= 0 else ORANGE for v in values] if signed else BLUE
-    fig = go.Figure(go.Bar(x=values, y=[esc(label) for label in labels], orientation="h", marker_color=colours))
+    fig = go.Figure(go.Bar(x=values, y=[html_text(label) for label in labels], orientation="h", marker_color=colours))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
                       margin={"t": TITLED_TOP, "l": label_room(labels)})
     return fig
@@ -170,7 +114,7 @@ def tabular_panel(ctx: AuditContext) -> None:
     if exp.stopped_early:
         stopped_note(exp, "rows", key)
     if exp.fallback_reason:
-        st.warning(f"DeepSHAP could not run ({exp.fallback_reason}); permutation SHAP was used instead.")
+        st.warning(f"DeepSHAP could not run ({plain(exp.fallback_reason)}); permutation SHAP was used instead.")
     label, tab = selected_tab(["Global importance", "Beeswarm", "Dependence", "Waterfall", "By group", "Cross-checks"],
                               key="explain_tab")
     with tab:
@@ -189,18 +133,17 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
 
     elif label == "Beeswarm":
         j = [names.index(f) for f in order]
-        xs, ys, cs = a.values[:, j].T.ravel(), np.repeat(order, len(a.values)), a.data[:, j].T
-        span = np.ptp(a.data[:, j], axis=0)
-        colour = ((cs - a.data[:, j].min(axis=0)[:, None]) / np.where(span == 0, 1, span)[:, None]).ravel()
+        xs, ys, colour = a.values[:, j].T.ravel(), np.repeat(order, len(a.values)), a.scaled_data()[:, j].T.ravel()
         jitter = np.random.default_rng(0).uniform(-0.3, 0.3, len(xs))
         fig = go.Figure(go.Scatter(x=xs, y=np.repeat(np.arange(len(order)), len(a.values)) + jitter, mode="markers",
                                    marker={"color": colour, "colorscale": "Cividis", "size": 4,
                                            "colorbar": {"title": {"text": "feature value (low→high)", "side": "right"}}},
-                                   text=[esc(y) for y in ys], hovertemplate="%{text}: SHAP %{x:.3f}<extra></extra>"))
+                                   text=[html_text(y) for y in ys],
+                                   hovertemplate="%{text}: SHAP %{x:.3f}<extra></extra>"))
         fig.update_layout(title="Each dot is one row: its SHAP value, coloured by the feature's value",
                           xaxis_title=f"SHAP ({a.output})", height=150 + 30 * len(order),
                           margin={"t": TITLED_TOP, "l": label_room(order), "r": COLORBAR_RIGHT},
-                          yaxis={"tickvals": list(range(len(order))), "ticktext": [esc(f) for f in order],
+                          yaxis={"tickvals": list(range(len(order))), "ticktext": [html_text(f) for f in order],
                                  "autorange": "reversed"})
         show_chart(fig, key="beeswarm")
         st.dataframe(pd.DataFrame(a.values, columns=names).assign(row=exp.rows), hide_index=True)
@@ -227,17 +170,17 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
     elif label == "By group":
         for attr, groups in exp.by_group.items():
             frame = pd.DataFrame(groups).loc[order]
-            fig = go.Figure([go.Bar(name=esc(g), y=[esc(f) for f in frame.index], x=frame[g], orientation="h")
-                             for g in frame.columns])
-            fig.update_layout(title=f"Mean SHAP per group of {esc(attr)}", barmode="group",
+            fig = go.Figure([go.Bar(name=html_text(g), y=[html_text(f) for f in frame.index], x=frame[g],
+                                    orientation="h") for g in frame.columns])
+            fig.update_layout(title=f"Mean SHAP per group of {html_text(attr)}", barmode="group",
                               xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
                               height=150 + 30 * len(order),
                               margin={"t": TITLED_TOP, "l": label_room(order)})
             legend_above(fig)
             show_chart(fig, key=f"group_{attr}")
             diff = exp.group_difference[attr]
-            st.caption(f"The feature that differs most between groups of {md(attr)} is **{md(next(iter(diff)))}**: "
-                       "it pushes their predictions apart the most.")
+            st.caption(f"The feature that differs most between groups of {plain(attr)} is "
+                       f"**{plain(next(iter(diff)))}**: it pushes their predictions apart the most.")
             st.dataframe(frame.assign(between_group_difference=pd.Series(diff)).reset_index(names="feature"),
                          hide_index=True)
 
@@ -249,7 +192,7 @@ def waterfall(one: Attribution) -> None:
     vals, names = one.values[0], list(one.feature_names)
     order = np.argsort(-np.abs(vals), kind="stable")
     fig = go.Figure(go.Waterfall(
-        orientation="h", y=["base value"] + [esc(names[j]) for j in order] + ["model output"],
+        orientation="h", y=["base value"] + [html_text(names[j]) for j in order] + ["model output"],
         x=[one.base_values[0]] + [vals[j] for j in order] + [0],
         measure=["absolute"] + ["relative"] * len(order) + ["total"],
         increasing={"marker": {"color": BLUE}}, decreasing={"marker": {"color": ORANGE}}))
@@ -267,28 +210,17 @@ def cross_check_table(exp: TabularExplanation) -> None:
     if not checks:
         st.info("Cross-checks were not run.")
         return
-    shap_imp = exp.attribution.global_importance()
-    table = pd.DataFrame({"feature": list(shap_imp), "shap_rank": range(1, len(shap_imp) + 1),
-                          "mean_abs_shap": list(shap_imp.values())})
-    cols = st.columns(2)
-    for col, (name, title) in zip(cols, [("permutation", "Permutation importance"), ("lrp", "LRP")]):
+    cols = st.columns(len(CROSS_CHECKS))
+    for col, name in zip(cols, CROSS_CHECKS):
         check = checks.get(name, {})
         if "importance" not in check:
-            col.info(f"{title}: {check.get('skipped', 'not run')}")
+            col.info(f"{CHECK_TITLES[name]}: {plain(check.get('skipped', 'not run'))}")
             continue
         rho = check["agreement"]["spearman"]
-        col.metric(f"{title} vs SHAP", "n/a" if rho is None else f"{rho:.2f}", help=HELP["spearman"])
-        imp = pd.Series(check["importance"])
-        table[f"{name}_rank"] = imp.rank(ascending=False, method="min").reindex(table["feature"]).to_numpy(int)
-        table[name] = imp.reindex(table["feature"]).to_numpy()
-        if name == "permutation":
-            table["permutation_std"] = pd.Series(check["std"]).reindex(table["feature"]).to_numpy()
-    rank_cols = [c for c in table if c.endswith("_rank") and c != "shap_rank"]
-    shifts = table[rank_cols].sub(table["shap_rank"], axis=0).abs()
-    table["disagrees"] = (shifts > 1).any(axis=1) if rank_cols else False
+        col.metric(f"{CHECK_TITLES[name]} vs SHAP", "n/a" if rho is None else f"{rho:.2f}", help=HELP["spearman"])
     st.caption("Permutation importance: drop in accuracy when a feature is shuffled (± std over repeats). "
-               "LRP: mean |relevance|. Rows marked 'disagrees' rank more than one place away from SHAP.")
-    st.dataframe(table, hide_index=True)
+               f"LRP: mean |relevance|. Rows marked 'disagrees' rank more than {RANK_TOLERANCE} place away from SHAP.")
+    st.dataframe(rank_table(exp.attribution.global_importance(), checks), hide_index=True)
 
 
 def token_markdown(tokens: tuple[str, ...], values: np.ndarray) -> str:
@@ -296,7 +228,7 @@ def token_markdown(tokens: tuple[str, ...], values: np.ndarray) -> str:
     scale = float(np.abs(values).max()) or 1.0
     parts = []
     for tok, v in zip(tokens, values):
-        text = md(tok.strip())
+        text = plain(tok.strip())
         if not text:
             continue
         strength = abs(v) / scale
@@ -344,13 +276,13 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
             st.dataframe(top, hide_index=True)
     elif label == "By group":
         for attr, groups in exp.by_group.items():
-            group = st.selectbox(f"Group of {attr}", list(groups), key=f"text_group_{attr}")
+            group = st.selectbox(f"Group of {plain(attr)}", list(groups), key=f"text_group_{attr}")
             rows = pd.DataFrame(groups[group])
             if rows.empty:
                 st.info("No token appears often enough in this group.")
                 continue
             show_chart(bar(rows["token"].tolist(), rows["mean"].tolist(),
-                           title=f"Top tokens for {esc(attr)} = {esc(group)}",
+                           title=f"Top tokens for {html_text(attr)} = {html_text(group)}",
                            x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
             st.dataframe(rows, hide_index=True)
     elif label == "One text":
@@ -394,7 +326,7 @@ def attention_view(maps: AttentionMaps) -> None:
     for key, title, matrix in [("att_map", f"Layer {layer}, head {head}: row token attends to column token",
                                 maps.attentions[layer, head]),
                                ("rollout", "Attention rollout across all layers", maps.rollout)]:
-        shown = [esc(label) for label in labels]
+        shown = [html_text(label) for label in labels]
         fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Cividis"))
         fig.update_layout(title=title, yaxis={"autorange": "reversed"},  # tokens below are turned upright
                           margin={"t": TITLED_TOP, "l": label_room(shown), "b": label_room(shown, pad=40),

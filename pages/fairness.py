@@ -1,7 +1,7 @@
 """Fairness: does the model treat groups differently, how much, how sure are we, and what would fixing it cost?"""
 from __future__ import annotations
 
-import re
+import html
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,6 +16,7 @@ from auditkit.fairness import glossary
 from auditkit.fairness.errors_analysis import heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY
 from auditkit.fairness.policy import check_sentence
+from auditkit.markup import html_text, plain
 from pages._access import enforce_entry
 from pages._fairness_results import (cached_bars, cached_counterfactual, cached_errors, cached_explorer,
                                      cached_heatmap, cached_mitigation, cached_report, cached_sweep, compared,
@@ -27,11 +28,6 @@ enforce_entry()  # sign-in first, when configured
 
 BAR_METRICS = ["selection_rate", "accuracy", "precision", "recall", "false_positive_rate", "false_negative_rate",
                "balanced_accuracy"]
-
-
-def plain(text: str) -> str:
-    """User-supplied text (group values, column names) escaped for Streamlit markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
 
 
 def disparity_cards(grouping: GroupingReport) -> None:
@@ -75,11 +71,12 @@ def intersection_heatmap(report: FairnessReport) -> None:
     metric = c2.selectbox("Metric", metrics, format_func=glossary.TITLES.get, key="heat_metric",
                           help=glossary.METRICS["selection_rate"])
     table = grouping.heatmap(metric)
-    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[str(c) for c in table.columns], y=[str(i) for i in table.index],
-                               colorscale="Cividis", zmin=0, zmax=1, colorbar={"title": glossary.TITLES[metric]},
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[html_text(c) for c in table.columns],
+                               y=[html_text(i) for i in table.index], colorscale="Cividis", zmin=0, zmax=1,
+                               colorbar={"title": glossary.TITLES[metric]},
                                text=table.round(3).astype(str).to_numpy(), texttemplate="%{text}"))
-    fig.update_layout(xaxis_title=grouping.attributes[1], yaxis_title=grouping.attributes[0], height=380,
-                      margin={"r": COLORBAR_RIGHT})
+    fig.update_layout(xaxis_title=html_text(grouping.attributes[1]), yaxis_title=html_text(grouping.attributes[0]),
+                      height=380, margin={"r": COLORBAR_RIGHT})
     show_chart(fig)
     if box := opened("Data behind the chart", key="heat_data"):
         box.dataframe(table)
@@ -138,7 +135,7 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
         chart.add_bar(name=side, x=shown["metric"].map(glossary.TITLES).fillna("Accuracy (all rows)"),
                       y=shown[side], marker_color=OKABE_ITO[i])
     chart.update_layout(barmode="group", height=380, margin={"t": TITLED_TOP},
-                        title=f"Before and after mitigation: {grouping_name}")
+                        title=f"Before and after mitigation: {html_text(grouping_name)}")
     legend_above(chart)
     show_chart(chart)
     if box := opened("Data behind the chart", key="mitigation_data"):
@@ -186,7 +183,8 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                "Click a bar to look at that cohort in every panel.")
     worst = result.cohorts[:10]
     table = result.frame().head(10)
-    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"], orientation="h", marker_color=OKABE_ITO[5],
+    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"].map(html_text), orientation="h",
+                           marker_color=OKABE_ITO[5],
                            error_x={"type": "data", "symmetric": False,
                                     "array": table["ci95"].str[1] - table["error_rate"],
                                     "arrayminus": table["error_rate"] - table["ci95"].str[0]}))
@@ -214,15 +212,18 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                           help="Error rate for every pair of bins of two columns (numbers in five quantile bins). "
                                "Click a cell to look at its rows in every panel.")
     rate, count = cached_heatmap(key, first, second, ctx)
-    heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[str(c) for c in rate.columns], y=[str(i) for i in rate.index],
-                                colorscale="Cividis", colorbar={"title": "error rate"},
-                                text=count.to_numpy().astype(str), texttemplate="n=%{text}"))
-    heat.update_layout(xaxis_title=second, yaxis_title=first, height=380, margin={"r": COLORBAR_RIGHT})
+    heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[html_text(c) for c in rate.columns],
+                                y=[html_text(i) for i in rate.index], colorscale="Cividis",
+                                colorbar={"title": "error rate"}, text=count.to_numpy().astype(str),
+                                texttemplate="n=%{text}"))
+    heat.update_layout(xaxis_title=html_text(second), yaxis_title=html_text(first), height=380,
+                       margin={"r": COLORBAR_RIGHT})
     point = _picked(show_chart(heat, on_select="rerun", selection_mode="points",
                                key=f"cohort_heat_{key}_{first}_{second}"))
     if point is not None:
-        rows = heatmap_cell_rows(ctx.frame, first, second, str(point["y"]), str(point["x"]))
-        set_cohort(rows, f"{first} = {point['y']} and {second} = {point['x']}")
+        y, x = html.unescape(str(point["y"])), html.unescape(str(point["x"]))  # the cell's labels, as in the data
+        rows = heatmap_cell_rows(ctx.frame, first, second, y, x)
+        set_cohort(rows, f"{first} = {y} and {second} = {x}")
         st.rerun()
     if box := opened("Data behind the heat map", key="heatmap_data"):
         box.dataframe(rate)
@@ -241,7 +242,7 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
         show_error(e)
         return
     pairs = report.pairs
-    labels = pairs["term_a"] + " → " + pairs["term_b"]
+    labels = (pairs["term_a"] + " → " + pairs["term_b"]).map(html_text)
     fig = go.Figure()
     fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=OKABE_ITO[5])
     fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=OKABE_ITO[0])

@@ -6,11 +6,12 @@ import streamlit as st
 
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
+from auditkit.markup import plain
 from auditkit.policy import load_policy
 from auditkit.report import compare_audits
 from auditkit.store import AuditRecord
 from pages._access import enforce_entry
-from pages._shared import AUDIT, CONTEXT, md_text, open_store, show_error
+from pages._shared import AUDIT, CONTEXT, open_store, show_error
 
 AUDIT_ID = "audit_id"
 POLICY = "report_policy"
@@ -79,7 +80,7 @@ if flips:
 else:
     st.success("No policy check changed state between A and B.")
 st.markdown("**Policy checks**")
-st.caption(f"Policy: {md_text(policy.name)} (chosen on the Report page; the shipped default otherwise)")
+st.caption(f"Policy: {plain(policy.name)} (chosen on the Report page; the shipped default otherwise)")
 st.dataframe(pd.DataFrame([{"check": r.name, "A": r.status_a.replace("_", " "), "B": r.status_b.replace("_", " "),
                             "changed": "CHANGED" if r.changed else "", "value A": r.value_a, "value B": r.value_b}
                            for r in cmp.rules]),

@@ -3,7 +3,7 @@ import streamlit as st
 
 from auditkit.demo import DEMOS, demo_audit
 from auditkit.errors import AuditkitError
-from pages._access import enforce_entry
+from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._shared import PENDING, PendingAudit, settings, show_error
 
 enforce_entry()  # sign-in first, when configured
@@ -26,12 +26,14 @@ for col, (title, text) in zip(steps, [
 st.subheader("Try the built-in demo")
 st.caption("Synthetic data with known, deliberately injected biases, so you can see the audit find them. "
            "The first start builds the demo models on this machine (a few minutes); later starts reuse them.")
+if not allowed("run"):
+    explain_not_allowed("run", "Running the demo")
 cols = st.columns(len(DEMOS))
 for col, (name, demo) in zip(cols, DEMOS.items()):
     with col.container(border=True):
         st.markdown(f"**{demo.title}**")
         st.caption(demo.description)
-        if st.button(f"Open the {demo.short} demo", key=f"demo_{name}", type="primary"):
+        if allowed("run") and st.button(f"Open the {demo.short} demo", key=f"demo_{name}", type="primary"):
             try:
                 with st.status(f"Preparing the {demo.short} demo ...", expanded=True) as status:
                     data_path, model_path, spec = demo_audit(name, settings(), progress=lambda msg, frac: status.write(msg))

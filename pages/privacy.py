@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,19 +13,24 @@ from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from auditkit.privacy.accounting import ACCOUNTANT_NOTES, ACCOUNTANTS
 from auditkit.jobs import BackgroundJob
-from auditkit.privacy.kanonymity import k_anonymity
+from auditkit.markup import plain
+from auditkit.outcome import Skipped
 from auditkit.privacy.artifacts import trained_part
+from auditkit.privacy.kanonymity import k_anonymity
+from auditkit.privacy.pii import PIIScanResult
+from auditkit.privacy.results import DPSummary, MembershipAudit, PrivacyReport
 from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_model, safetensors_bytes
-from auditkit.privacy.training import dp_train
+from auditkit.privacy.training import DPResult, dp_train
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._privacy_results import cached_epsilon, cached_noise, cached_section
-from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
+from pages._shared import (current_context, ended_job, opened, selected_tab, session_jobs, show_chart, show_empty_state,
+                           show_error, show_outcome)
 
 enforce_entry()  # sign-in first, when configured
 
-JOBS = "privacy_jobs"
+PAGE = "privacy"  # this page's background jobs live in session state `privacy_jobs` (`session_jobs`)
 
 HELP = {
     "epsilon": "Epsilon bounds how much any one person's record can change what the model learns. Smaller is more "
@@ -49,11 +52,6 @@ HELP = {
 }
 
 
-def plain(text: Any) -> str:
-    """User-supplied text escaped for Streamlit markdown."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~<>$:])", r"\\\1", str(text))
-
-
 def epsilon_meaning(eps: float) -> str:
     if eps <= 1:
         return "strong protection: the model's behaviour barely depends on any one person's record."
@@ -62,7 +60,7 @@ def epsilon_meaning(eps: float) -> str:
     return "weak protection: the guarantee allows a single record to change the model noticeably."
 
 
-def curve_chart(curve: list[dict], target: float | None) -> None:
+def curve_chart(curve: list[dict] | tuple[dict, ...], target: float | None) -> None:
     data = pd.DataFrame(curve)
     fig = go.Figure(go.Scatter(x=data["step"], y=data["epsilon"], mode="lines+markers", name="epsilon spent",
                                line={"color": OKABE_ITO[0]}))
@@ -74,32 +72,33 @@ def curve_chart(curve: list[dict], target: float | None) -> None:
         box.dataframe(data, hide_index=True)
 
 
-def guarantee_cards(dp: dict) -> None:
+def guarantee_cards(dp: DPSummary | DPResult) -> None:
+    """The guarantee of a recorded (`DPSummary`) or just trained (`DPResult`) private model."""
     st.subheader("Differential-privacy guarantee")
     c = st.columns(4)
-    c[0].metric("Epsilon (ε)", f"{dp['epsilon']:.3f}", help=HELP["epsilon"])
-    c[1].metric("Delta (δ)", f"{dp['delta']:.0e}", help=HELP["delta"])
-    c[2].metric("Noise multiplier", f"{dp['noise_multiplier']:.3f}", help=HELP["noise"])
-    c[3].metric("Accountant", dp["accountant"].upper(), help=HELP["accountant"])
-    st.markdown(f"**What this means:** with probability at least 1 − {dp['delta']:.0e}, adding or removing any one "
+    c[0].metric("Epsilon (ε)", f"{dp.epsilon:.3f}", help=HELP["epsilon"])
+    c[1].metric("Delta (δ)", f"{dp.delta:.0e}", help=HELP["delta"])
+    c[2].metric("Noise multiplier", f"{dp.noise_multiplier:.3f}", help=HELP["noise"])
+    c[3].metric("Accountant", plain(str(dp.accountant).upper()), help=HELP["accountant"])
+    st.markdown(f"**What this means:** with probability at least 1 − {dp.delta:.0e}, adding or removing any one "
                 f"person's record changes the probability of any outcome of training by at most a factor "
-                f"e^{dp['epsilon']:.2f} ≈ {2.718281828 ** dp['epsilon']:.1f}; {epsilon_meaning(dp['epsilon'])}")
-    st.caption(f"Clipping norm {dp['max_grad_norm']}, sample rate {dp['sample_rate']:.5f} ({dp['sampling']} "
-               f"sampling), {dp['steps']} steps over {dp['epochs']} epochs.")
+                f"e^{dp.epsilon:.2f} ≈ {2.718281828 ** dp.epsilon:.1f}; {epsilon_meaning(dp.epsilon)}")
+    st.caption(f"Clipping norm {plain(dp.max_grad_norm)}, sample rate {dp.sample_rate:.5f} ({plain(dp.sampling)} "
+               f"sampling), {dp.steps} steps over {dp.epochs} epochs.")
 
 
-def recorded_guarantee(dp: dict) -> None:
+def recorded_guarantee(dp: DPSummary) -> None:
     guarantee_cards(dp)
-    if not dp["record_consistent"]:
+    if not dp.record_consistent:
         st.error("The recorded epsilon does not match the accountant's value for the recorded settings.")
-    if dp["matches_audited_model"] is False:
+    if dp.matches_audited_model is False:
         st.warning("The DP record belongs to a different model file than the one audited.")
-    rows = [{"accountant": a, "epsilon": e, "note": ACCOUNTANT_NOTES[a]} for a, e in dp["epsilon_recomputed"].items()]
+    rows = [{"accountant": a, "epsilon": e, "note": ACCOUNTANT_NOTES[a]} for a, e in dp.epsilon_recomputed.items()]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if dp.get("epsilon_curve"):
-        curve_chart(dp["epsilon_curve"], None)
-    for note in dp.get("not_covered", []):
-        st.info(note)
+    if dp.epsilon_curve:
+        curve_chart(dp.epsilon_curve, None)
+    for note in dp.not_covered:
+        st.info(plain(note))
 
 
 @st.fragment
@@ -132,73 +131,70 @@ def calculator() -> None:
             show_error(e)
 
 
-def summary_cards(section: dict) -> None:
+def summary_cards(report: PrivacyReport) -> None:
     """The page's answers in four cards: guarantee, measured leakage, personal data, re-identification risk."""
-    dp, mia, pii, kanon = (section.get("dp"), section["membership_inference"], section["pii"],
-                           section.get("k_anonymity"))
+    dp, attack, kanon = report.dp, report.attack, report.k_anonymity
     c = st.columns(4)
-    c[0].metric("Formal guarantee", f"ε = {dp['epsilon']:.2f}" if dp else "none", help=HELP["epsilon"])
-    c[1].metric("Attack AUC", "not run" if "skipped" in mia else f"{mia['auc']:.3f}", help=HELP["auc"])
-    found = sum(pii["totals"].values())
+    c[0].metric("Formal guarantee", f"ε = {dp.epsilon:.2f}" if dp else "none", help=HELP["epsilon"])
+    c[1].metric("Attack AUC", "not run" if attack is None else f"{attack.auc:.3f}", help=HELP["auc"])
+    found = sum(report.pii.totals.values())
     c[2].metric("Personal data", f"{found:,} cells" if found else "none found",
                 help="E-mail addresses, card numbers, national IDs, IP addresses, phone numbers and name columns.")
     if kanon:
-        c[3].metric("k-anonymity", kanon["k"], delta="pass" if kanon["passes"] else "fail", delta_arrow="off",
-                    delta_color="normal" if kanon["passes"] else "inverse",
-                    help=f"{HELP['k']} Quasi-identifiers: {', '.join(kanon['quasi_identifiers'])}; "
-                         f"threshold {kanon['threshold']}.")
+        c[3].metric("k-anonymity", kanon.k, delta="pass" if kanon.passes else "fail", delta_arrow="off",
+                    delta_color="normal" if kanon.passes else "inverse",
+                    help=f"{HELP['k']} Quasi-identifiers: {plain(', '.join(kanon.quasi_identifiers))}; "
+                         f"threshold {kanon.threshold}.")
 
 
-def mia_panel(mia: dict, dp: dict | None) -> None:
+def mia_panel(mia: MembershipAudit | Skipped, dp: DPSummary | None) -> None:
     st.subheader("Empirical leakage: membership inference")
-    if "skipped" in mia:
-        st.info(f"Membership inference was not run: {mia['skipped']}")
+    if show_outcome("Membership inference", mia):
         return
+    attack = mia.result
     c = st.columns(4)
-    c[0].metric("Attack AUC", f"{mia['auc']:.3f}", help=HELP["auc"])
-    c[1].metric("Attacker advantage", f"{mia['advantage']:.3f}", help=HELP["advantage"])
-    c[2].metric("Empirical ε lower bound", f"{mia['epsilon_lower_bound']:.2f}", help=HELP["eps_lb"])
-    best = max(mia["attacks"], key=lambda a: a["auc"])
-    c[3].metric("TPR at 1% FPR", f"{best['tpr_at_1pct_fpr']:.3f}", help=HELP["tpr1"])
+    c[0].metric("Attack AUC", f"{attack.auc:.3f}", help=HELP["auc"])
+    c[1].metric("Attacker advantage", f"{attack.advantage:.3f}", help=HELP["advantage"])
+    c[2].metric("Empirical ε lower bound", f"{attack.epsilon_lower_bound:.2f}", help=HELP["eps_lb"])
+    c[3].metric("TPR at 1% FPR", f"{attack.strongest.tpr_at_1pct_fpr:.3f}", help=HELP["tpr1"])
     if dp is not None:
-        verdict = ("consistent with" if mia["epsilon_lower_bound"] <= dp["epsilon"] else "CONTRADICTS")
-        st.markdown(f"The attacks imply ε ≥ {mia['epsilon_lower_bound']:.2f}; the DP guarantee claims ε = "
-                    f"{dp['epsilon']:.2f}: the measurement is {verdict} the guarantee.")
-    st.caption(f"{mia['n_members']:,} training rows (split = train) against {mia['n_nonmembers']:,} held-out rows "
+        verdict = ("consistent with" if attack.epsilon_lower_bound <= dp.epsilon else "CONTRADICTS")
+        st.markdown(f"The attacks imply ε ≥ {attack.epsilon_lower_bound:.2f}; the DP guarantee claims ε = "
+                    f"{dp.epsilon:.2f}: the measurement is {verdict} the guarantee.")
+    st.caption(f"{attack.n_members:,} training rows (split = train) against {attack.n_nonmembers:,} held-out rows "
                f"(split = test).")
     fig = go.Figure()
     rows = []
-    for i, a in enumerate(mia["attacks"]):
-        fig.add_trace(go.Scatter(x=a["roc_fpr"], y=a["roc_tpr"], mode="lines", name=f"{a['attack']} (AUC {a['auc']:.3f})",
+    for i, a in enumerate(attack.attacks):
+        fig.add_trace(go.Scatter(x=a.roc_fpr, y=a.roc_tpr, mode="lines", name=f"{a.attack} (AUC {a.auc:.3f})",
                                  line={"color": OKABE_ITO[i]}))
-        rows += [{"attack": a["attack"], "false positive rate": f, "true positive rate": t}
-                 for f, t in zip(a["roc_fpr"], a["roc_tpr"])]
+        rows += [{"attack": a.attack, "false positive rate": f, "true positive rate": t}
+                 for f, t in zip(a.roc_fpr, a.roc_tpr)]
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": "#888", "dash": "dot"}))
     fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate", height=380)
     legend_above(fig)
     show_chart(fig)
     if box := opened("Data: ROC curves and attack summary", key="attack_data"):
-        summary = pd.DataFrame([{k: v for k, v in a.items() if not k.startswith("roc_")} for a in mia["attacks"]])
-        box.dataframe(summary, hide_index=True)
+        box.dataframe(pd.DataFrame(list(attack.attacks)).drop(columns=["roc_fpr", "roc_tpr"]), hide_index=True)
         box.dataframe(pd.DataFrame(rows), hide_index=True)
-    if mia["groups"]:
+    if attack.groups:
         st.markdown("**By sensitive group** (groups with at least 10 training and 10 held-out rows)")
-        st.dataframe(pd.DataFrame(mia["groups"]), hide_index=True)
-    for note in mia.get("notes", []):
-        st.caption(note)
+        st.dataframe(pd.DataFrame(list(attack.groups)), hide_index=True)
+    for note in attack.notes:
+        st.caption(plain(note))
 
 
-def data_privacy(ctx: AuditContext, pii: dict) -> None:
+def data_privacy(ctx: AuditContext, pii: PIIScanResult) -> None:
     st.subheader("Personal data in the dataset")
     st.caption("Scanned on this server; nothing is sent anywhere. Examples are masked.")
-    totals = {k: v for k, v in pii["totals"].items() if v}
+    totals = {k: v for k, v in pii.totals.items() if v}
     if not totals:
         st.success("No e-mail addresses, card numbers, national IDs, IP addresses, phone numbers or name columns "
                    "were found.")
     else:
-        st.warning(f"Personal data found in {len(pii['columns_with_pii'])} column(s): "
+        st.warning(f"Personal data found in {len(pii.columns_with_pii)} column(s): "
                    + ", ".join(f"{plain(k)} {v:,} cells" for k, v in totals.items()))
-        st.dataframe(scan_table(pii), hide_index=True)
+        st.dataframe(pii.table(), hide_index=True)
     columns = [c for c in ctx.frame.columns]
     default = [c for c in ctx.spec.sensitive if c in columns]
     qi = st.multiselect("Quasi-identifiers for k-anonymity", columns, default=default,
@@ -210,40 +206,6 @@ def data_privacy(ctx: AuditContext, pii: dict) -> None:
         c[0].metric("k", r.k, help=HELP["k"])
         c[1].metric("Rows in groups below k", f"{r.rows_below:,}", help="These rows can be singled out.")
         c[2].metric("Share of rows below k", f"{r.fraction_below:.1%}")
-
-
-def scan_table(pii: dict) -> pd.DataFrame:
-    return pd.DataFrame([{"column": f["column"], "kind": f["kind"], "cells": f["count"],
-                          "share of rows": f["fraction"], "masked examples": ", ".join(f["examples"])}
-                         for f in pii["findings"]])
-
-
-def jobs() -> dict[str, BackgroundJob]:
-    return st.session_state.setdefault(JOBS, {})
-
-
-def finished(name: str) -> BackgroundJob | None:
-    """The named job once it has ended (re-raising an unexpected error), else None."""
-    job = jobs().get(name)
-    if job is None or job.running:
-        return None
-    if job.exception is not None:
-        raise job.exception
-    if job.error:
-        st.error(f"**Problem:** {job.error}")
-    return job
-
-
-@st.fragment(run_every=1.0)
-def job_progress() -> None:
-    """Progress bars of running jobs; one full rerun when the last one ends, to show its results."""
-    running = [j for j in jobs().values() if j.running]
-    for job in running:
-        st.progress(job.fraction, text=f"{job.label}: {job.done:,} of {job.total:,} training steps")
-    if running:
-        st.session_state[JOBS + "_running"] = True
-    elif st.session_state.pop(JOBS + "_running", False):
-        st.rerun()
 
 
 def training_panel(ctx: AuditContext) -> None:
@@ -282,7 +244,7 @@ def training_panel(ctx: AuditContext) -> None:
         except AuditkitError as e:
             show_error(e)
             return
-        jobs()["train"] = BackgroundJob(
+        session_jobs(PAGE)["train"] = BackgroundJob(
             "DP fine-tuning", ctx.model.run, dp_finetune_model, data.texts_train, data.y_train,
             target_epsilon=float(eps), target_delta=float(delta), epochs=int(epochs), accountant=accountant,
             batch_size=min(int(batch_size), len(data.texts_train)), texts_eval=data.texts_eval,
@@ -301,30 +263,32 @@ def training_panel(ctx: AuditContext) -> None:
         options = dict(target_delta=float(delta), epochs=int(epochs), accountant=accountant,
                        batch_size=min(int(batch_size), len(data.X_train)), X_eval=data.X_eval, y_eval=data.y_eval)
         if train_clicked:
-            jobs()["train"] = BackgroundJob("DP training", dp_train, data.template(), data.X_train, data.y_train,
-                                            target_epsilon=float(eps), **options)
+            session_jobs(PAGE)["train"] = BackgroundJob("DP training", dp_train, data.template(), data.X_train,
+                                                        data.y_train, target_epsilon=float(eps), **options)
         else:
-            jobs()["sweep"] = BackgroundJob("Privacy-utility sweep", privacy_utility_sweep, data.template(),
-                                            data.X_train, data.y_train, targets=targets, **options)
-    job_progress()
-    train = finished("train")
-    if train is not None and train.result is not None:
-        trained_result(train.result)
-    sweep = finished("sweep")
-    if sweep is not None and sweep.result is not None:
-        sweep_chart(sweep.result.to_dict())
+            session_jobs(PAGE)["sweep"] = BackgroundJob("Privacy-utility sweep", privacy_utility_sweep,
+                                                        data.template(), data.X_train, data.y_train, targets=targets,
+                                                        **options)
+    for name, show in (("train", trained_result), ("sweep", lambda r: sweep_chart(r.to_dict()))):
+        try:
+            job = ended_job(PAGE, name, unit="training steps")
+        except AuditkitError as e:
+            show_error(e)
+            continue
+        if job is not None and job.result is not None:
+            show(job.result)
 
 
-def trained_result(r) -> None:
+def trained_result(r: DPResult) -> None:
     record = r.to_dict()
-    guarantee_cards(record)
+    guarantee_cards(r)
     base = f"{r.baseline_accuracy:.3f}" if r.baseline_accuracy is not None else "n/a"
     st.markdown(f"Accuracy on {r.evaluated_on} rows: **{r.accuracy:.3f}** with privacy, {base} without "
                 f"(same recipe), {r.majority_accuracy:.3f} by always predicting the majority class.")
     if r.trained_modules:
         st.caption(f"Trained: {plain(trained_part(r))}.")
     for w in r.warnings:
-        st.warning(w)
+        st.warning(plain(w))
     curve_chart(record["epsilon_curve"], r.target_epsilon)
     st.download_button("Download model weights (safetensors)", weights_bytes(r), "model.safetensors",
                        mime="application/octet-stream")
@@ -361,17 +325,14 @@ def main() -> None:
         show_empty_state()
         calculator()
         return
-    audit = current_audit() or {}
-    section = audit.get("privacy")
-    if section is None or "error" in section or ctx.cohort:  # a cohort's rows get their own checks
-        try:
-            section = cached_section(params_hash({"data": ctx.data_sha256, "model": ctx.model.sha256 if ctx.model
-                                                   else None, "extra": ctx.spec.extra}), ctx)
-        except AuditkitError as e:
-            show_error(e)
-            return
-    dp = section.get("dp")
-    summary_cards(section)
+    try:  # the audit's own report; a cohort's rows get their own checks
+        report = cached_section(params_hash({"data": ctx.data_sha256, "model": ctx.model.sha256 if ctx.model else None,
+                                             "extra": ctx.spec.extra}), ctx)
+    except AuditkitError as e:
+        show_error(e)
+        return
+    dp = report.dp
+    summary_cards(report)
     label, tab = selected_tab(["Guarantee", "Membership inference", "Personal data", "Epsilon calculator",
                                "Train privately"], key="privacy_tab")
     with tab:
@@ -381,9 +342,9 @@ def main() -> None:
             st.info("No differential-privacy record is attached to this model, so it carries no formal guarantee. "
                     "Train a private version in *Train privately* or with `python -m auditkit train-dp`.")
         elif label == "Membership inference":
-            mia_panel(section["membership_inference"], dp)
+            mia_panel(report.membership_inference, dp)
         elif label == "Personal data":
-            data_privacy(ctx, section["pii"])
+            data_privacy(ctx, report.pii)
         elif label == "Epsilon calculator":
             calculator()
         else:

@@ -11,20 +11,20 @@ from auditkit.access import current_principal
 from auditkit.errors import AuditkitError
 from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.hashing import params_hash
+from auditkit.markup import plain
 from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, parse_policy
 from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, summary_sentences
 from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._report_results import cached_policy, cached_report
-from pages._shared import current_audit, md_text, open_store, opened, show_empty_state, show_error, show_verdict
+from pages._shared import current_audit, open_store, opened, show_empty_state, show_error, show_verdict
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"
 POLICY = "report_policy"
 CARD_EDITS = "model_card_edits"
 AUDIT_HASH = "report_audit_hash"
-MAX_POLICY_BYTES = 100_000
 STATUS_LABEL = {"pass": "pass", "fail": "FAIL", "not_measured": "not measured"}
 
 
@@ -49,12 +49,7 @@ def choose_policy() -> Policy | None:
             if upload is None:
                 st.info("Upload a policy file, or pick the shipped default.")
                 return None
-            data = upload.getvalue()
-            if len(data) > MAX_POLICY_BYTES:
-                st.error(f"**Problem:** the policy file is {len(data):,} bytes; the limit is {MAX_POLICY_BYTES:,}. "
-                         "Fix: upload the policy YAML itself.")
-                return None
-            return parse_policy(data.decode("utf-8", errors="replace"), source="uploaded policy")
+            return parse_policy(upload.getvalue(), source="the uploaded policy")
         if source == "Edit policy YAML":
             if POLICY_TEXT not in st.session_state:
                 st.session_state[POLICY_TEXT] = DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
@@ -69,8 +64,8 @@ def choose_policy() -> Policy | None:
 
 def show_scorecard(card: Scorecard, audit: dict[str, Any]) -> None:
     failed, passed, missing = card.count("fail"), card.count("pass"), card.count("not_measured")
-    show_verdict(not failed, f"Policy '{md_text(card.policy)}': {failed} check(s) fail." if failed
-                 else f"Policy '{md_text(card.policy)}': every measured check passes.")
+    show_verdict(not failed, f"Policy '{plain(card.policy)}': {failed} check(s) fail." if failed
+                 else f"Policy '{plain(card.policy)}': every measured check passes.")
     cols = st.columns(3)
     cols[0].metric("Fail", failed, help="Checks whose measured value is outside the policy's bound.")
     cols[1].metric("Pass", passed, help="Checks whose measured value is within the policy's bound.")
@@ -114,14 +109,16 @@ def edit_model_card(audit: dict[str, Any], card: Scorecard) -> dict[str, str]:
 
 def exported(fmt: str, key: str, audit: dict[str, Any], policy: Policy, overrides: dict[str, str],
              signoffs: tuple[dict[str, Any], ...], trail: tuple[dict[str, Any], ...], store: AuditStore | None,
-             audit_id: str | None) -> bytes:
-    """A report file, rendered (and cached) when its download button is clicked; a stored audit's trail logs it.
+             audit_id: str | None, actor: str) -> bytes:
+    """A report file, rendered (and cached) when its download button is clicked; a stored audit's trail logs it
+    with `actor`, the user of the page that drew the button.
 
-    Runs without a script rerun: a rerun would replace the button's pending download before the browser fetched it.
+    Runs without a script rerun (a rerun would replace the button's pending download before the browser fetched
+    it), on a thread of Streamlit's that has no principal: so the user is passed in.
     """
     data = cached_report(key, fmt, audit, policy, overrides, signoffs, trail)
     if store is not None and audit_id:
-        store.log_event("report.exported", audit_id=audit_id, detail={"format": fmt, "via": "dashboard"})
+        store.log_event("report.exported", audit_id=audit_id, actor=actor, detail={"format": fmt, "via": "dashboard"})
     return data
 
 
@@ -133,7 +130,7 @@ def show_signoff(store: AuditStore, audit_id: str) -> None:
         principal = current_principal()
         with st.form("signoff", clear_on_submit=True):
             if principal.authenticated:
-                st.caption(f"Signing as {md_text(principal.name)}.")
+                st.caption(f"Signing as {plain(principal.name)}.")
                 reviewer = ""
             else:
                 reviewer = st.text_input("Reviewer name", help="Recorded in the tamper-evident audit trail.")
@@ -142,7 +139,7 @@ def show_signoff(store: AuditStore, audit_id: str) -> None:
             if st.form_submit_button("Record sign-off", type="primary"):
                 try:
                     s = sign_off(store, audit_id, decision, comment, reviewer=reviewer)
-                    st.success(f"Recorded: {md_text(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
+                    st.success(f"Recorded: {plain(s.reviewer)} chose {s.decision} (trail entry #{s.event_seq}).")
                 except AuditkitError as e:
                     show_error(e)
     signoffs = store.signoffs(audit_id)
@@ -157,7 +154,7 @@ def show_trail(store: AuditStore, audit_id: str) -> None:
     if check.ok:
         st.success(f"The trail is intact: {check.entries} entries verified.", icon=":material/verified:")
     else:
-        st.error(f"The trail was altered at {md_text(check.first_bad)}: {md_text(check.reason)}")
+        st.error(f"The trail was altered at {plain(check.first_bad)}: {plain(check.reason)}")
     if box := opened("Trail entries of this audit", key="trail_entries"):
         box.dataframe(pd.DataFrame([{"#": e.seq, "when (UTC)": e.created, "event": e.kind, "by": e.actor,
                                      "entry hash": e.hash} for e in store.events(audit_id)]),
@@ -206,7 +203,8 @@ cols = st.columns(4)
 for col, (fmt, label) in zip(cols, [("html", "HTML report"), ("pdf", "PDF report"), ("json", "JSON"),
                                      ("modelcard", "Model card (README.md)")]):
     # A visit neither renders nor sends the four files: each is made when its button is clicked.
-    data = partial(exported, fmt, key, audit, policy, overrides, signoffs, trail, store, audit_id)
+    data = partial(exported, fmt, key, audit, policy, overrides, signoffs, trail, store, audit_id,
+                   current_principal().name)
     col.download_button(label, data=data, file_name="README.md" if fmt == "modelcard" else stem + EXTENSIONS[fmt],
                         mime=MEDIA_TYPES[fmt], key=f"download_{fmt}", width="stretch", on_click="ignore")
 

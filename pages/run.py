@@ -2,16 +2,16 @@
 import streamlit as st
 
 from auditkit.errors import AuditkitError
+from auditkit.markup import plain
 from pages._access import enforce_entry
-from pages._shared import (PENDING, current_audit, md_text, opened, run_pending, show_empty_state, show_error,
-                           show_verdict)
+from pages._shared import PENDING, current_audit, opened, run_pending, show_empty_state, show_error, show_verdict
 
 enforce_entry()  # sign-in first, when configured
 
 st.title("Run & summary")
 pending = st.session_state.pop(PENDING, None)
 if pending is not None:
-    st.caption(f"Auditing {pending.title or pending.data_name}")
+    st.caption(f"Auditing {plain(pending.title or pending.data_name)}")
     try:
         run_pending(pending)
     except AuditkitError as e:
@@ -27,7 +27,7 @@ inputs, preds = audit["inputs"], audit["predictions"]
 card = audit.get("scorecard")
 if card:
     counts = card["counts"]
-    show_verdict(not counts["fail"], f"**Policy {md_text(card['policy'])}: {counts['pass']} passed, "
+    show_verdict(not counts["fail"], f"**Policy {plain(card['policy'])}: {counts['pass']} passed, "
                  f"{counts['fail']} failed, {counts['not_measured']} not measured.**")
     st.dataframe(
         [{"Rule": r["name"], "Result": r["status"].replace("_", " "), "Value": r["value"], "Requirement": r["message"]}
@@ -42,10 +42,10 @@ if "seconds" in preds:
     cols[3].metric("Inference time", f"{preds['seconds']:.2f} s", help="Wall time of the model over all rows"
                    + (" (read from the cache: no inference ran)" if preds.get("cached") else "") + ".")
 for warning in inputs.get("warnings", []):
-    st.warning(warning)
+    st.warning(plain(warning))
 for name, section in audit.items():
     if isinstance(section, dict) and "error" in section:
-        st.warning(f"The {name} panel could not run: {section['error']}")
+        st.warning(f"The {plain(name)} panel could not run: {plain(section['error'])}")
 
 st.subheader("Panels")
 links = st.columns(5)

@@ -1,9 +1,11 @@
 """Setup: upload a dataset and a checkpoint, assign column roles, see validation inline."""
 import streamlit as st
 
+from auditkit.access import RAY_ADDRESSES_ENV, allowed_ray_addresses
 from auditkit.audit import load_dataset
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError
+from auditkit.markup import plain
 from auditkit.service import upload
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._setup_results import read_columns
@@ -80,16 +82,17 @@ except AuditkitError as e:
 
 st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {', '.join(dataset.classes)}.")
 for warning in dataset.warnings:
-    st.warning(warning)
+    st.warning(plain(warning))
 with st.expander("Where to run (large data)"):
     engine = st.radio("Engine", list(ENGINES), format_func=ENGINES.get, key="engine", horizontal=True,
                       help="In memory suits most files. Streaming reads CSV/Parquet in chunks in bounded memory; Ray "
                            "runs inference and counting on a Ray cluster (needs `pip install -r requirements-ray.txt`). "
                            "All three give the same predictions and fairness numbers.")
-    address = st.text_input("Ray cluster address", key="ray_address", disabled=engine != "ray",
-                            placeholder="empty: start a local cluster on this machine",
-                            help="ray://host:10001 or host:6379 of an existing cluster.")
+    address = st.selectbox("Ray cluster", [None, *allowed_ray_addresses()], key="ray_address",
+                           disabled=engine != "ray", format_func=lambda a: a or "A local cluster on this machine",
+                           help=f"The clusters this server's administrator allows (`{RAY_ADDRESSES_ENV}`), or a "
+                                "local cluster started on this machine.")
 if st.button("Run the audit", type="primary"):
     st.session_state[PENDING] = PendingAudit(str(data_path), data_file.name, spec, str(model_path) if model_path else None,
-                                             data_file.name, engine=engine, ray_address=address.strip() or None)
+                                             data_file.name, engine=engine, ray_address=address)
     st.switch_page("pages/run.py")

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from auditkit.audit import run_audit
 from auditkit.data.spec import AuditSpec
+from auditkit.markup import plain
 from pages._shared import PendingAudit
 from tests.test_scale_engine import logged_frame
 
@@ -41,4 +42,4 @@ def test_the_ray_engine_without_ray_installed_or_reachable_is_a_clear_problem(tm
     at.session_state["pending_audit"] = PendingAudit(str(data), "log.csv", SPEC, engine="ray")
     at.run()
     assert not at.exception
-    assert any("**Problem:**" in e.value and "requirements-ray.txt" in e.value for e in at.error)
+    assert any("**Problem:**" in e.value and plain("requirements-ray.txt") in e.value for e in at.error)
