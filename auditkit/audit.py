@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from auditkit.access import check_ray_address, current_principal, require
 from auditkit.checkpoints.loader import load_model
 from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
@@ -193,9 +194,14 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     rows in bounded memory. Both give the same `predictions` and `fairness` as the in-memory engine, compute
     explanations and privacy on a sample, and add a `scale` section (see docs/scale.md). `data_sha256`: the content
     hash of `data` when the caller has it already.
+
+    The acting principal (`auditkit.access`) needs the role to run audits, and a page session may name only a Ray
+    cluster the administrator allows; `AccessDenied` otherwise, before anything is read.
     """
     from auditkit.scale.cluster import check_engine
 
+    require(current_principal(), "run")
+    check_ray_address(ray_address)
     settings = settings or Settings.from_env()
     chunked = check_engine(engine) == "ray" or stream
     if chunked:

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, Literal
 
 from sqlalchemy import Connection, func, inspect, select
 
+from auditkit.access import current_principal, require
 from auditkit.config import Settings
 from auditkit.hashing import sha256_bytes, sha256_file
 from auditkit.store import schema, trail
@@ -190,7 +191,9 @@ class AuditStore:
     # ----------------------------------------------------------------- audits
     def create_audit(self, name: str = "", *, data_sha256: str | None = None, model_sha256: str | None = None,
                      columns: dict[str, Any] | None = None, actor: str = "") -> str:
-        """Record a new audit as pending (before it runs); returns its id."""
+        """Record a new audit as pending (before it runs); returns its id. Needs the acting principal's role to run
+        audits (`auditkit.access`), as do `complete_audit` and `record_audit`."""
+        require(current_principal(), "run")
         audit_id, ts = uuid.uuid4().hex, now()
         name = _text(name, "name", 300)
         with write_connection(self.engine) as conn:
@@ -205,6 +208,7 @@ class AuditStore:
 
     def complete_audit(self, audit_id: str, audit: dict[str, Any], *, actor: str = "") -> None:
         """Store the audit.json of a pending audit and mark it done, in one transaction."""
+        require(current_principal(), "run")
         text = _dump(audit)
         inp = audit.get("inputs") if isinstance(audit.get("inputs"), dict) else {}
         with write_connection(self.engine) as conn:
@@ -389,7 +393,9 @@ class AuditStore:
 
     # ----------------------------------------------------------------- sign-off and trail
     def sign_off(self, audit_id: str, reviewer: str, decision: Decision, comment: str = "") -> SignOff:
-        """Record a reviewer's approve/reject decision on a finished audit."""
+        """Record a reviewer's approve/reject decision on a finished audit; the acting principal
+        (`auditkit.access`) needs the role to sign off."""
+        require(current_principal(), "sign_off")
         reviewer = _text(reviewer, "reviewer", 200).strip()
         if not reviewer:
             raise StoreError("a sign-off needs the reviewer's name")
