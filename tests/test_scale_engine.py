@@ -144,7 +144,7 @@ def test_cli_stream_flag_writes_the_in_memory_numbers(tmp_path, capsys):
     data = tmp_path / "log.csv"
     logged_frame().to_csv(data, index=False)
     code = main(["audit", "--data", str(data), "--target", "y", "--sensitive", "sex,race", "--prediction-column", "pred",
-                 "--stream", "--chunk-rows", "500", "--out", str(tmp_path / "out"), "--quiet"])
+                 "--stream", "--chunk-rows", "500", "--out", str(tmp_path / "out"), "--quiet", "--exit-zero"])
     assert code == 0, capsys.readouterr().err
     written = json.loads((tmp_path / "out" / "audit.json").read_text())
     local, _ = run_audit(data, NO_SCORES)
@@ -177,7 +177,7 @@ def test_ray_predictions_only_folder_and_cli_equal_local(ray_cluster, tmp_path):
     for i, start in enumerate(range(0, len(frame), 1100)):
         frame.iloc[start:start + 1100].to_csv(folder / f"part-{i}.csv", index=False)
     code = main(["audit", "--data", str(folder), "--target", "y", "--sensitive", "sex,race", "--prediction-column",
-                 "pred", "--engine", "ray", "--out", str(tmp_path / "out"), "--quiet"])
+                 "pred", "--engine", "ray", "--out", str(tmp_path / "out"), "--quiet", "--exit-zero"])
     assert code == 0
     written = json.loads((tmp_path / "out" / "audit.json").read_text())
     local, _ = run_audit(whole, NO_SCORES)
