@@ -89,3 +89,19 @@ def test_missing_store_is_an_error_not_a_new_empty_store(tmp_path, capsys):
     assert "there is no audit store at" in capsys.readouterr().err
     assert main(["history", "--db", url]) == 2
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_report_to_an_output_path_of_the_wrong_kind_is_one_line_and_logs_nothing(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    store = AuditStore(url)
+    audit_id = store.record_audit({"predictions": {"accuracy": 0.7}}, "model a")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    for out, says in ((tmp_path / "afile" / "r.json", f"{tmp_path / 'afile'} is a file where a folder is needed"),
+                      (tmp_path / "adir", f"{tmp_path / 'adir'} is a folder where a file is needed: name a file")):
+        assert main(["report", audit_id, "--format", "json", "--db", url, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {says}") and err.count("\n") == 1
+    assert list((tmp_path / "adir").iterdir()) == []
+    assert [e.kind for e in store.events(audit_id)] == ["audit.created", "audit.completed"]
+    assert store.get(audit_id).artifacts == () and store.verify_chain().ok

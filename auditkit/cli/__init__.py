@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -31,9 +32,29 @@ def main(argv: list[str] | None = None) -> int:
     except AuditkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an output or input path the command cannot use
+        print(f"error: {_path_problem(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+_PATH_FIXES = {
+    errno.EEXIST: "is a file where a folder is needed: choose another path or move the file",
+    errno.ENOTDIR: "has a file where a folder is needed: choose another path or move the file",
+    errno.EISDIR: "is a folder where a file is needed: name a file",
+    errno.ENOSPC: "cannot be written, the disk is full: free some space and run again",
+    errno.EROFS: "is on a read-only file system: choose a writable path",
+    errno.EACCES: "cannot be written or read (permission denied): choose a path you may write, or fix its permissions",
+}
+
+
+def _path_problem(e: OSError) -> str:
+    """One line naming the path, what is wrong with it and the fix."""
+    fix = _PATH_FIXES.get(e.errno, f"cannot be used ({e.strerror or e})")
+    path = e.filename2 or e.filename  # a rename's destination, else the path
+    return f"{path} {fix}" if path else f"{e.strerror or e}: check the paths given to the command"
 
 
 def split_columns(value: str | None) -> tuple[str, ...]:
