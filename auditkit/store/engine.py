@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import NullPool, StaticPool
 
 from auditkit.config import Settings
@@ -20,6 +20,8 @@ __all__ = ["BUSY_TIMEOUT_MS", "DB_URL_ENV", "StoreError", "describe", "make_engi
 
 DB_URL_ENV = "AUDITKIT_DB_URL"
 BUSY_TIMEOUT_MS = 30_000
+_URL_FIX = (f"set {DB_URL_ENV} (or --db) to a URL such as sqlite:////path/auditkit.db or "
+            f"postgresql+psycopg://user@host/db, or unset it to use the workspace's SQLite file")
 
 
 def resolve_url(url: str | None, settings: Settings) -> str:
@@ -36,10 +38,19 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StoreError(f"{url!r} is not a database URL; use e.g. sqlite:////path/auditkit.db "
-                         f"or postgresql+psycopg://user@host/db") from None
+        raise StoreError(f"the database URL {url!r} (from --db or {DB_URL_ENV}) is not a database URL. "
+                         f"Fix: {_URL_FIX}") from None
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        shown = parsed.render_as_string(hide_password=True)
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except NoSuchModuleError:
+            raise StoreError(f"the database URL {shown} (from --db or {DB_URL_ENV}) names the database kind "
+                             f"{parsed.drivername!r}, which is not one AuditKit can use. Fix: {_URL_FIX}") from None
+        except ImportError as exc:
+            raise StoreError(f"the database URL {shown} (from --db or {DB_URL_ENV}) needs the Python driver "
+                             f"{exc.name or parsed.drivername!r}, which is not installed. Fix: install it, or "
+                             f"{_URL_FIX}") from None
     path = sqlite_file(parsed)
     memory = path is None
     if path is not None and parsed.query.get("mode") != "ro":
