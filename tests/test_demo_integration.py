@@ -55,3 +55,17 @@ def test_demo_audits_are_stored_and_the_trail_verifies(demo_audits):
     _, _, env = demo_audits
     result = subprocess.run([sys.executable, "-m", "auditkit", "verify"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["lending", "reviews"])
+def test_demo_audits_match_their_golden_audit(demo_audits, name):
+    """The demos' audit.json as the code before the model worker wrote it, apart from timings, versions, energy
+    and the scorecard (whose energy rules read measured values)."""
+    from tests.golden_support import differences, golden, normalised
+
+    audits, _, _ = demo_audits
+    got = normalised(audits[name])
+    got.pop("scorecard", None)
+    problems = differences(got, golden(f"demo-{name}"), rel=1e-4, abs_=1e-6)
+    assert not problems, "\n".join(problems[:30])

@@ -27,7 +27,7 @@ def plugin_modules() -> list[str]:
 
 
 def families() -> list[ModelFamily]:
-    """Every registered family, built-in ones first."""
+    """Every registered family: the built-in ones first, then the others in registration order."""
     global _loaded
     if not _loaded:
         for module in (*BUILTIN, *plugin_modules()):
@@ -37,7 +37,7 @@ def families() -> list[ModelFamily]:
                 raise AuditkitError(f"the plug-in module {module!r} cannot be imported ({e}). "
                                     "Fix: correct AUDITKIT_PLUGINS or install the plug-in.") from None
         _loaded = True
-    return list(_FAMILIES.values())
+    return sorted(_FAMILIES.values(), key=lambda f: type(f).__module__ not in BUILTIN)
 
 
 def get(name: str) -> ModelFamily:

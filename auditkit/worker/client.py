@@ -88,7 +88,7 @@ class ModelWorker:
         self._scratch = Path(tempfile.mkdtemp(prefix="auditkit-worker-"))
         gpu = torch.cuda.is_available()
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
-        env.update(HOME=str(self._scratch), TMPDIR=str(self._scratch), PYTHONPATH=str(_PROJECT_ROOT),
+        env.update(HOME=str(self._scratch), TMPDIR=str(self._scratch), PYTHONPATH=_import_path(),
                    PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                    HF_HOME=str(self._scratch / "hf"), TOKENIZERS_PARALLELISM="false",
                    MPLCONFIGDIR=str(self._scratch), NUMBA_CACHE_DIR=str(self._scratch))
@@ -196,6 +196,12 @@ def _error_type(name: Any) -> type[AuditkitError]:
         if cls.__name__ == name:
             return cls
     return WorkerError
+
+
+def _import_path() -> str:
+    """The worker imports from where this process does (AuditKit, plug-ins), AuditKit's own folder first."""
+    entries = [str(_PROJECT_ROOT), *(str(Path(p).resolve()) for p in sys.path if p and Path(p).is_dir())]
+    return os.pathsep.join(dict.fromkeys(entries))
 
 
 def _readable(model_path: Path) -> list[str]:
