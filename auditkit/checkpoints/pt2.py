@@ -1,100 +1,91 @@
-"""Load `torch.export` programs (.pt2) only after proving that loading them needs no unrestricted pickle.
+"""Uploaded `torch.export` programs (.pt2), layer 1: accept only what is known to be data.
 
-`torch.export.load` falls back to `torch.load(weights_only=False)` when a pickled member fails the
-weights-only unpickler, and honours `use_pickle` entries in the weights config. So every member is
-inspected here first, and the archive is refused if anything would need more than `weights_only`.
+`torch.export.load` reads far more than weights: it unpickles sample inputs, pickled weights and opaque objects,
+opens AOTInductor shared libraries, evaluates symbolic sizes and pastes names into generated code, and the program
+may call operators that touch files. So:
+- `inspect_pt2` checks an archive without deserialising anything: the size caps (`archive.BoundedZip`), the member
+  allowlist (`pt2_members`), the program and its operators (`pt2_program`, `pt2_operators`). Upload runs it.
+- `load_pt2` inspects again, writes an archive holding only the checked bytes (configs and program re-serialised,
+  node metadata dropped, sample inputs emptied, markers written by torch's own writer) to a temporary folder, and
+  hands torch that copy, never the upload. The temporary folder is removed once torch has read it.
 """
 from __future__ import annotations
 
-import io
 import json
-import warnings
+import tempfile
 import zipfile
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 import torch
 
-from auditkit.checkpoints.archive import is_symlink, safe_member_name
 from auditkit.checkpoints.handle import LoadedModel
-from auditkit.errors import ModelLoadError, UnsafeModelError
+from auditkit.checkpoints.pt2_members import (CONSTANTS_CONFIG, PROGRAM, SAMPLE_INPUTS, WEIGHTS_CONFIG, Pt2Members,
+                                              read_members)
+from auditkit.checkpoints.pt2_program import CheckedProgram, check_program
+from auditkit.config import Settings
+from auditkit.errors import ModelLoadError
 
-_REFUSE = ("the .pt2 archive member '{0}' would need unrestricted pickle to load, which can run code. "
-           "Refused. Fix: re-export the model with torch.export using plain tensor weights.")
+
+@dataclass(frozen=True)
+class CheckedPt2:
+    """An archive that passed every check: the bytes torch may read, and the program's feature count."""
+
+    members: Pt2Members
+    program: CheckedProgram
+
+    @property
+    def n_features(self) -> int:
+        return self.program.n_features
 
 
 def is_pt2(zf: zipfile.ZipFile) -> bool:
-    """Whether a zip is a torch.export archive."""
-    return any(n.endswith("archive_format") and zf.read(n).strip() == b"pt2" for n in zf.namelist())
+    """Whether a zip is laid out as a torch.export archive (`<root>/archive_format`); judged by names, nothing read."""
+    return any(PurePosixPath(n).parts[1:] == ("archive_format",) for n in zf.namelist())
 
 
-def inspect_pt2(path: Path) -> None:
-    """Raise UnsafeModelError unless every member loads with the weights-only unpickler and no entry asks for pickle.
-
-    Tensors that a weights or constants config lists without `use_pickle` are raw bytes (torch reads them with
-    `frombuffer`), so their first byte says nothing about pickle and they are not sniffed.
-    """
-    with zipfile.ZipFile(path) as zf:
-        raw = _raw_tensor_members(zf)
-        for info in zf.infolist():
-            if is_symlink(info):
-                raise UnsafeModelError(f"the .pt2 archive member '{info.filename}' is a symbolic link. Refused.")
-            parts = safe_member_name(info.filename).parts
-            if "code" in parts[:-1] or info.filename.endswith((".py", ".pkl")):
-                raise UnsafeModelError(f"the archive member '{info.filename}' is code (TorchScript or Python). Refused. "
-                                       "Fix: export the model with torch.export instead of TorchScript.")
-            data = zf.read(info)
-            if info.filename not in raw and (data[:4] == b"PK\x03\x04" or data[:1] == b"\x80"):
-                _check_weights_only(info.filename, data)
+def inspect_pt2(path: Path, settings: Settings | None = None) -> CheckedPt2:
+    """Check a `.pt2` archive without deserialising any of it; raise an AuditkitError naming what is refused."""
+    members = read_members(Path(path), settings or Settings.from_env())
+    program = check_program(f"{members.root}/{PROGRAM}", members.program)
+    listed = {fqn for rel in (WEIGHTS_CONFIG, CONSTANTS_CONFIG) for fqn in members.configs[rel]["config"]}
+    if listed != program.weights:
+        missing, unused = sorted(program.weights - listed), sorted(listed - program.weights)
+        raise ModelLoadError(f"the .pt2 configs do not match the program (tensors the program needs but no config "
+                             f"lists: {missing}; listed but unused: {unused}). Fix: re-export the model with "
+                             "torch.export.save.")
+    return CheckedPt2(members, program)
 
 
-def _raw_tensor_members(zf: zipfile.ZipFile) -> set[str]:
-    """Archive members that the weights/constants configs describe as raw tensor bytes (`use_pickle` false)."""
-    raw = set()
-    for name in zf.namelist():
-        if not name.endswith("_config.json"):
-            continue
-        _check_config(name, zf.read(name))
-        folder = name.rsplit("/", 1)[0]
-        raw.update(f"{folder}/{entry['path_name']}" for entry in json.loads(zf.read(name)).get("config", {}).values()
-                   if isinstance(entry.get("path_name"), str))
-    return raw
-
-
-def _check_config(name: str, data: bytes) -> None:
-    try:
-        config = json.loads(data).get("config", {})
-    except (ValueError, AttributeError):
-        raise UnsafeModelError(f"the .pt2 archive member '{name}' is not valid JSON. Refused.") from None
-    for key, entry in config.items():
-        if not isinstance(entry, dict) or entry.get("use_pickle"):
-            raise UnsafeModelError(_REFUSE.format(f"{name}:{key}"))
-
-
-def _check_weights_only(name: str, data: bytes) -> None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception:  # any failure means torch would retry without the restriction
-        raise UnsafeModelError(_REFUSE.format(name)) from None
-
-
-def load_pt2(path: Path, sha256: str) -> LoadedModel:
-    """Inspect, then load a tabular `torch.export` program: float32 [batch, n_features] -> logits."""
-    inspect_pt2(path)
-    try:
-        program = torch.export.load(str(path))
-    except Exception as e:  # a malformed archive raises many kinds of errors
-        raise ModelLoadError(f"the .pt2 file cannot be loaded ({type(e).__name__}: {e}). Fix: re-export it with torch.export.") from None
-    inputs = [s for s in program.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
-    if len(inputs) != 1:
-        raise ModelLoadError(f"the exported program takes {len(inputs)} inputs; a tabular model must take one float tensor [batch, n_features].")
-    example = program.example_inputs[0][0] if program.example_inputs else None
-    n_features = int(example.shape[-1]) if example is not None else None
+def load_pt2(path: Path, sha256: str, settings: Settings | None = None) -> LoadedModel:
+    """Inspect, then load a tabular `torch.export` program from its checked bytes: float32 [batch, n_features] -> logits."""
+    checked = inspect_pt2(path, settings)
+    with tempfile.TemporaryDirectory(prefix="auditkit-pt2-") as scratch:
+        rebuilt = _write_checked(checked, Path(scratch) / "model.pt2")
+        try:
+            program = torch.export.load(str(rebuilt))
+        except Exception as e:  # a malformed archive raises many kinds of errors
+            raise ModelLoadError(f"the .pt2 file cannot be loaded ({type(e).__name__}: {e}). "
+                                 "Fix: re-export it with torch.export.") from None
     module = program.module()
     with torch.inference_mode():
-        out = module(torch.zeros(2, n_features or 1))
+        out = module(torch.zeros(2, checked.n_features))
     if out.ndim not in (1, 2):
         raise ModelLoadError(f"the model returns a tensor of shape {tuple(out.shape)}; expected logits [batch] or [batch, n_classes].")
     n_outputs = 1 if out.ndim == 1 else int(out.shape[1])
-    return LoadedModel(kind="tabular", module=module, sha256=sha256, fmt="pt2", n_outputs=n_outputs, n_features=n_features)
+    return LoadedModel(kind="tabular", module=module, sha256=sha256, fmt="pt2", n_outputs=n_outputs,
+                       n_features=checked.n_features)
+
+
+def _write_checked(checked: CheckedPt2, dest: Path) -> Path:
+    """A torch.export archive holding only the checked bytes, written by torch's own archive writer."""
+    from torch.export.pt2_archive._package import PT2ArchiveWriter
+
+    with PT2ArchiveWriter(str(dest)) as writer:
+        writer.write_bytes(PROGRAM, json.dumps(checked.program.program).encode())
+        for rel, config in checked.members.configs.items():
+            writer.write_bytes(rel, json.dumps(config).encode())
+        for rel, data in checked.members.tensors.items():
+            writer.write_bytes(rel, data)
+        writer.write_bytes(SAMPLE_INPUTS, b"")
+    return dest
