@@ -109,8 +109,8 @@ def test_artifact_folder_full_or_read_only_stores_nothing(workspace, monkeypatch
     monkeypatch.setattr("auditkit.store.blobs.open", refuse, raising=False)
     with pytest.raises(StoreError) as info:
         store.put_artifact(b"<html>report</html>", audit_id=audit_id, kind="report.html")
-    assert str(info.value).startswith(f"the disk holding the audit store ({workspace / 'artifacts' / 'tmp'}"
-                                      if code == errno.ENOSPC else f"the audit store ({workspace / 'artifacts' / 'tmp'}")
+    subject = "the disk holding the audit store" if code == errno.ENOSPC else "the audit store"
+    assert str(info.value).startswith(f"{subject} ({workspace / 'artifacts' / 'tmp'}")
     assert says in str(info.value)
     monkeypatch.undo()
     assert store.get(audit_id).artifacts == () and len(store.events()) == events

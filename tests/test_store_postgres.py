@@ -50,7 +50,8 @@ def test_rows_and_files_are_sealed(store):
     blob.write_bytes(b"REPORT")
     problems = store.verify_chain().problems
     assert [p.split(" was")[0].split(" (")[0] for p in problems] == [
-        f"the inputs of audit {audit_id}", f"the stored file of artifact {sha[:16]}", f"the sign-off 1 of audit {audit_id}"]
+        f"the inputs of audit {audit_id}", f"the stored file of artifact {sha[:16]}",
+        f"the sign-off 1 of audit {audit_id}"]
     assert "column columns reads {'sensitive': [], 'target': 'y'}" in problems[0]
 
 

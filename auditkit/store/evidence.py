@@ -18,6 +18,7 @@ from auditkit.store.blobs import BlobStore
 
 Image = dict[str, Any]
 RowRef = tuple[str, Mapping[str, Any]]  # (table name, primary-key values)
+State = dict[str, dict[tuple, tuple[Image, int, str]]]  # per table: key -> (image, seq and kind of its entry)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def image(name: str, row: Any) -> Image:
         if isinstance(column.type, JSON) and values[column.name] is not None:
             try:
                 values[column.name] = json.loads(values[column.name])
-            except ValueError:
+            except (TypeError, ValueError):
                 values[column.name] = f"unreadable JSON: {values[column.name]}"
     if name == "results":
         values["audit_json"] = "sha256:" + sha256_bytes(str(values["audit_json"]).encode("utf-8"))
@@ -77,9 +78,9 @@ def capture(conn: Connection, refs: Sequence[RowRef]) -> dict[str, list[Image]]:
     return out
 
 
-def replay(entries: Iterable[tuple[int, str, dict[str, list[Image]]]]) -> dict[str, dict[tuple, tuple[Image, int, str]]]:
-    """The rows the store must hold after entries `(seq, kind, rows)`: per table, key -> (image, seq, kind)."""
-    state: dict[str, dict[tuple, tuple[Image, int, str]]] = {name: {} for name in TABLES}
+def replay(entries: Iterable[tuple[int, str, dict[str, list[Image]]]]) -> State:
+    """The rows the store must hold after entries `(seq, kind, rows)`."""
+    state: State = {name: {} for name in TABLES}
     for seq, kind, rows in entries:
         for name, images in rows.items():
             for img in images:
@@ -87,8 +88,7 @@ def replay(entries: Iterable[tuple[int, str, dict[str, list[Image]]]]) -> dict[s
     return state
 
 
-def differences(conn: Connection, expected: Mapping[str, Mapping[tuple, tuple[Image, int, str]]],
-                blobs: BlobStore) -> list[Problem]:
+def differences(conn: Connection, expected: State, blobs: BlobStore) -> list[Problem]:
     """Every row inserted, changed or deleted outside AuditKit, and every artifact file missing or altered;
     ordered by the trail entry that wrote the row (rows no entry wrote last)."""
     problems: list[Problem] = []
