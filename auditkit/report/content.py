@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from auditkit.energy.section import EnergyResult
 from auditkit.outcome import ERROR, SKIPPED, Failed, Skipped, outcome_of
 from auditkit.policy import Policy, RuleResult, Scorecard, evaluate, load_policy
 from auditkit.privacy.results import PrivacyReport
@@ -151,17 +152,26 @@ def flatten(value: Any, prefix: str = "", *, limit: int = 200) -> list[tuple[str
 
 
 # ---------------------------------------------------------------------------------------------- summary
+#: Failing checks named in the summary; the rest are counted ("and 11 more") and listed in the scorecard.
+LISTED_FAILURES = 6
+
+
 def summary_sentences(audit: dict[str, Any], card: Scorecard) -> list[str]:
     """A plain-language summary: the verdict first, then one sentence per panel."""
     n_fail, n_pass, n_nm = card.count("fail"), card.count("pass"), card.count("not_measured")
     if n_fail:
         out = [f"The model does not meet policy '{card.policy}': {n_fail} of {len(card.results)} checks fail, "
                f"{n_pass} pass and {n_nm} could not be measured."]
-        worst = [r for r in card.results if r.status == "fail"][:6]
-        out.append("Failing: " + "; ".join(_failure(r) for r in worst) + ".")
-    else:
+        failing = [r for r in card.results if r.status == "fail"]
+        listed = "; ".join(_failure(r) for r in failing[:LISTED_FAILURES])
+        more = len(failing) - LISTED_FAILURES
+        out.append(f"Failing: {listed}" + (f"; and {more} more (every check is in the scorecard)." if more > 0 else "."))
+    elif n_pass:
         out = [f"The model meets policy '{card.policy}': all {n_pass} measured checks pass"
                + (f" ({n_nm} could not be measured, so they are not evidence either way)." if n_nm else ".")]
+    else:
+        out = [f"No check of policy '{card.policy}' could be measured ({n_nm} not measured), so the audit is no "
+               "evidence either way."]
     pred = _dict(audit.get("predictions"))
     if is_number(pred.get("accuracy")):
         rows = pred.get("rows")
@@ -196,22 +206,45 @@ def summary_sentences(audit: dict[str, Any], card: Scorecard) -> list[str]:
     if auc is not None:
         out.append(f"A membership-inference attack separated training rows from unseen rows with AUC {auc:.3f} "
                    f"(0.5 means it learned nothing; higher means the model leaks who was in its training data).")
-    energy = _dict(audit.get("energy"))
-    if is_number(energy.get("kwh")):
-        co2 = energy.get("co2e_kg")
-        out.append(f"Running the audit used {fmt(energy['kwh'], 3)} kWh"
-                   + (f" ({fmt(energy['kwh_per_1k_predictions'], 3)} kWh per 1,000 predictions)"
-                      if is_number(energy.get("kwh_per_1k_predictions")) else "")
-                   + (f", about {fmt(co2 * 1000, 3)} g CO2e" if is_number(co2) else "")
-                   + (f" in region {energy['region']}" if energy.get("region") else "") + ".")
+    energy = EnergyResult.from_dict(_dict(audit.get("energy")))
+    if energy.kwh is not None and math.isfinite(energy.kwh):
+        out.append(_energy_sentence(energy))
     return out
 
 
+def _energy_sentence(energy: EnergyResult) -> str:
+    """What the run used; an estimate says so, with its interval."""
+    per1k, per1k_range = energy.kwh_per_1k_predictions, energy.kwh_per_1k_predictions_interval
+    if not energy.estimated:
+        return (f"Running the audit used {fmt(energy.kwh, 3)} kWh"
+                + (f" ({fmt(per1k, 3)} kWh per 1,000 predictions)" if per1k is not None else "")
+                + (f", about {fmt(energy.co2e_kg * 1000, 3)} g CO2e" if energy.co2e_kg is not None else "")
+                + (f" in region {energy.region}" if energy.region else "") + ".")
+    return (f"Running the audit used an estimated {fmt(energy.kwh, 3)} kWh"
+            + (f", between {_range(energy.kwh_interval)} kWh" if energy.kwh_interval else "")
+            + f" ({energy.method_text})"
+            + (f", {fmt(per1k, 3)} kWh per 1,000 predictions" if per1k is not None else "")
+            + (f" (between {_range(per1k_range)})" if per1k is not None and per1k_range else "")
+            + (f", about {fmt(energy.co2e_kg * 1000, 3)} g CO2e" if energy.co2e_kg is not None else "")
+            + (f" in region {energy.region}" if energy.region else "") + ".")
+
+
+def _range(pair: tuple[float, float] | None) -> str | None:
+    return f"{fmt(pair[0], 3)} and {fmt(pair[1], 3)}" if pair else None
+
+
 def _failure(r: RuleResult) -> str:
-    if r.value is None:
-        return f"{humanize(r.name)} was not measured but the policy requires it"
-    above = r.max is not None and r.value > r.max
-    return f"{humanize(r.name)} is {fmt(r.value)} (allowed {'at most ' + fmt(r.max) if above else 'at least ' + fmt(r.min)})"
+    name = humanize(r.name)
+    above = r.max is not None and (r.interval[0] if r.interval else r.value or 0.0) > r.max
+    allowed = f"allowed {'at most ' + fmt(r.max) if above or r.min is None else 'at least ' + fmt(r.min)}"
+    if r.interval is not None:
+        low, high = r.interval
+        decided = above or (r.min is not None and high < r.min)
+        return (f"{name} is estimated between {fmt(low)} and {fmt(high)} ({allowed})"
+                + ("" if decided else ", too uncertain to decide a check the policy requires"))
+    if r.value is None or (r.min is None or r.value >= r.min) and (r.max is None or r.value <= r.max):
+        return f"{name} was not measured but the policy requires it"
+    return f"{name} is {fmt(r.value)} ({allowed})"
 
 
 def _groupings(fairness: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -355,19 +388,33 @@ def _privacy_section(priv: dict[str, Any]) -> Section:
     return Section("privacy", "Privacy", tuple(paragraphs), tuple(tables), tuple(charts))
 
 
-def _energy_section(energy: dict[str, Any]) -> Section:
-    keys = ("kwh", "kwh_interval", "co2e_kg", "co2e_kg_interval", "kwh_per_1k_predictions", "method", "region")
-    rows = tuple((k.replace("_", " "), fmt(energy[k])) for k in keys if k in energy)
-    phases = {k: _dict(v) for k, v in _dict(energy.get("phases")).items()}
+def _energy_section(section: dict[str, Any]) -> Section:
+    energy = EnergyResult.from_dict(section)
+    paragraphs = list(_outcome_paragraphs(section))
+    if energy.measured:
+        paragraphs.append(_energy_sentence(energy))
+    if energy.cpu_seconds is not None and energy.watts_per_cpu_second is not None:
+        paragraphs.append(f"No hardware energy counter was readable for the CPU, so its energy is estimated from the "
+                          f"audit's CPU time: {fmt(energy.cpu_seconds)} CPU-seconds x "
+                          f"{fmt(energy.watts_per_cpu_second)} W per CPU-second. The interval is the method's "
+                          f"uncertainty; a policy check on an estimate passes only when the whole interval does.")
+    rows = tuple((label, fmt(value)) for label, value in (
+        ("kWh", energy.kwh), ("kWh, between", _range(energy.kwh_interval)), ("CO2e (kg)", energy.co2e_kg),
+        ("CO2e (kg), between", _range(energy.co2e_kg_interval)),
+        ("kWh per 1,000 predictions", energy.kwh_per_1k_predictions),
+        ("kWh per 1,000 predictions, between", _range(energy.kwh_per_1k_predictions_interval)),
+        ("method", energy.method_text), ("region", energy.region or None)) if value is not None)
     tables = [Table(("measure", "value"), rows)] if rows else []
     charts = []
-    if phases:
-        tables.append(Table(("phase", "kWh", "seconds"),
-                            tuple((k, fmt(v.get("kwh")), fmt(v.get("seconds"))) for k, v in phases.items()),
+    if energy.phases:
+        tables.append(Table(("phase", "kWh", "kWh, between", "seconds"),
+                            tuple((p.name, fmt(p.kwh), _range(p.kwh_interval) or "—", fmt(p.seconds))
+                                  for p in energy.phases),
                             caption="Energy per phase"))
-        if all(is_number(v.get("kwh")) for v in phases.values()):
-            charts.append(Bars("Energy per phase (kWh)", tuple(phases), tuple(float(v["kwh"]) for v in phases.values())))
-    return Section("energy", "Energy and carbon", _outcome_paragraphs(energy), tuple(tables), tuple(charts))
+        if all(p.kwh is not None for p in energy.phases):
+            charts.append(Bars("Energy per phase (kWh)", tuple(p.name for p in energy.phases),
+                               tuple(float(p.kwh) for p in energy.phases)))
+    return Section("energy", "Energy and carbon", tuple(paragraphs), tuple(tables), tuple(charts))
 
 
 def _generic_section(key: str, title: str, value: dict[str, Any]) -> Section:
