@@ -399,7 +399,7 @@ def test_the_archive_budget_counts_declared_sizes_before_reading(template, tmp_p
     settings = replace(Settings.from_env(), max_archive_mb=1)
     big = edited(template, tmp_path / "big.pt2", add={"data/weights/weight_9": b"\1" * (2 << 20)})
     with pytest.raises(UnsafeModelError, match="the archive expands past 1 MB"):
-        inspect_pt2(big, settings)
+        auditkit.load_model(big, settings=settings)
 
 
 # --- what is accepted, and how it reaches torch ---------------------------------

@@ -36,11 +36,11 @@ class TabularProgram(ModelFamily):
             return False
 
     def prepare(self, path: Path, sha256: str, settings: Settings, **options: Any) -> Path:
-        inspect_pt2(path)
+        inspect_pt2(path, settings)
         return path
 
     def load(self, path: Path, sha256: str, settings: Settings, **options: Any) -> LoadedModel:
-        return load_pt2(path, sha256)
+        return load_pt2(path, sha256, settings)
 
     def info(self, model: LoadedModel) -> ModelInfo:
         return ModelInfo(self.name, model.sha256, model.fmt, model.n_outputs, model.class_names,
