@@ -9,7 +9,8 @@ import streamlit as st
 
 from auditkit.context import AuditContext
 from auditkit.privacy.accounting import epsilon_spent, noise_for_epsilon
-from auditkit.privacy.section import build_section
+from auditkit.privacy.results import PrivacyReport
+from auditkit.privacy.section import privacy_report
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -23,5 +24,6 @@ def cached_noise(eps: float, q: float, steps: int, delta: float, accountant: str
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the privacy checks ...")
-def cached_section(key: str, _ctx: AuditContext) -> dict:
-    return build_section(_ctx)
+def cached_section(key: str, _ctx: AuditContext) -> PrivacyReport:
+    """The audit's privacy report (kept on its context when the audit built it), shared by every session."""
+    return privacy_report(_ctx)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -47,10 +47,9 @@ def biased_context(tmp_path, n: int = 800, *, hidden: tuple[int, ...] = ()) -> A
     frame["label"] = np.where(logit + rng.normal(scale=0.5, size=n) > 0, "1", "0")
     y_pred = np.where(logit > 0, "1", "0")
     spec = AuditSpec(target="label", sensitive=("group",), features=FEATURES)
-    loaded = LoadedModel(kind="tabular", module=module, sha256="m" * 64, fmt="pt2", n_outputs=1,
-                         n_features=len(FEATURES))
+    settings = Settings(home=tmp_path)
     return AuditContext(spec, frame, "d" * 64, frame["label"].to_numpy(str), y_pred, 1 / (1 + np.exp(-logit)),
-                        ("0", "1"), Settings(home=tmp_path), model=loaded)
+                        ("0", "1"), settings, model=load_model(path, settings=settings))
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +96,11 @@ def test_cross_checks_agree_with_shap_on_a_linear_model(ctx):
     assert lrp["agreement"]["spearman"] == pytest.approx(1.0)
 
 
-def test_lrp_of_a_linear_mlp_is_weight_times_standardised_input(ctx):
+def test_lrp_of_a_linear_mlp_is_weight_times_standardised_input(tmp_path):
+    ctx = biased_context(tmp_path, n=200)
     x = ctx.features()[:20]
     z = (x - ctx.features().mean(0)) / ctx.features().std(0)
-    rel = lrp_relevance(ctx.model.module, x, output_index=None)
+    rel = lrp_relevance(torch.export.load(str(tmp_path / "m.pt2")).module(), x, output_index=None)
     # epsilon rule on one Linear layer: R_j = w_j z_j * f(z) / (f(z) + eps * sign(f(z)))  (bias kept out of R)
     f = z @ WEIGHTS - 1.0
     expected = WEIGHTS * z * (f / (f + 1e-9 * np.sign(f)))[:, None]
@@ -155,12 +155,9 @@ def test_model_without_gradients_falls_back_to_permutation(ctx):
     assert "TabularMLP" in section["cross_checks"]["lrp"]["skipped"]
 
 
-def test_unexplainable_model_gives_the_error_in_the_section(ctx):
-    from dataclasses import replace
-
-    from auditkit.explain.text_model import NO_TOKENIZER
+def test_an_explanation_that_cannot_run_gives_the_error_in_the_section(ctx):
+    from auditkit.explain.base import ROWS_EMPTY
     from auditkit.sections import build_sections
 
-    text_ctx = replace(ctx, spec=replace(ctx.spec, text_column="group"),
-                       model=replace(ctx.model, kind="text", tokenizer=None, n_outputs=2))
-    assert build_sections(text_ctx, ["explanations"]) == {"explanations": {"error": NO_TOKENIZER}}
+    nobody = ctx.subset(np.zeros(len(ctx.frame), dtype=bool), "no rows")
+    assert build_sections(nobody, ["explanations"]) == {"explanations": {"error": ROWS_EMPTY}}

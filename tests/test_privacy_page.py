@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -28,15 +28,14 @@ def _context(tmp_path, extra=None) -> tuple[AuditContext, object]:
     torch.manual_seed(0)
     r = dp_train(TabularMLP(len(FEATURES), hidden=(8,), mean=X.mean(0), std=X.std(0)), X, y, target_epsilon=2.0,
                  target_delta=1e-3, epochs=1, batch_size=80, baseline=False, curve_points=3)
-    paths = save_dp_artifacts(r, tmp_path / "dp", export=False)
+    paths = save_dp_artifacts(r, tmp_path / "dp")
     spec = AuditSpec(target=TARGET, sensitive=SENSITIVE, features=FEATURES,
                      extra={"dp_record_path": str(paths["record"])})
-    model = LoadedModel(kind="tabular", module=r.model, sha256="0" * 64, fmt="pt2", n_outputs=1,
-                        n_features=len(FEATURES))
+    settings = Settings(home=tmp_path)
     with torch.no_grad():
         score = torch.sigmoid(r.model(torch.tensor(df[list(FEATURES)].to_numpy(np.float32)))).numpy()
     ctx = AuditContext(spec, df, "d" * 64, df[TARGET].astype(str).to_numpy(), np.where(score > 0.5, "1", "0"),
-                       score.astype(float), ("0", "1"), Settings(home=tmp_path), model=model)
+                       score.astype(float), ("0", "1"), settings, model=load_model(paths["program"], settings=settings))
     return ctx, r
 
 

@@ -8,31 +8,34 @@ import numpy as np
 import pytest
 import torch
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
-from auditkit.hashing import sha256_file
 from auditkit.privacy.accounting import epsilon_spent
 from auditkit.privacy.artifacts import save_dp_artifacts
 from auditkit.outcome import Skipped
 from auditkit.privacy.results import PrivacyReport
 from auditkit.privacy.section import PRIVACY_KEY, privacy_report
 from auditkit.privacy.training import dp_train
-from auditkit.tabular import TabularMLP
+from auditkit.tabular import TabularMLP, export_tabular
 from models.lending import FEATURES, SENSITIVE, TARGET, generate
 
 
-def make_context(df, module, *, extra=None, sha="0" * 64, tmp_path=None) -> AuditContext:
+def make_context(df, module, *, extra=None, program=None, tmp_path) -> AuditContext:
+    """An audit context of `module` (exported to .pt2, or the DP `program` written for it) loaded in its worker."""
     spec = AuditSpec(target=TARGET, sensitive=SENSITIVE, features=FEATURES, extra=extra or {})
-    model = LoadedModel(kind="tabular", module=module.eval(), sha256=sha, fmt="pt2", n_outputs=1,
-                        n_features=len(FEATURES))
+    settings = Settings(home=tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    module = module.eval()
+    program = program or export_tabular(module, len(FEATURES), tmp_path / "model.pt2")
     x = torch.tensor(df[list(FEATURES)].to_numpy(np.float32))
     with torch.no_grad():
         score = torch.sigmoid(module(x)).numpy().astype(float)
     y_true = df[TARGET].astype(str).to_numpy()
     y_pred = np.where(score > 0.5, "1", "0")
-    return AuditContext(spec, df, "d" * 64, y_true, y_pred, score, ("0", "1"), Settings(home=tmp_path), model=model)
+    return AuditContext(spec, df, "d" * 64, y_true, y_pred, score, ("0", "1"), settings,
+                        model=load_model(program, settings=settings))
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +76,8 @@ def test_section_without_dp_record(demo, tmp_path):
 def test_section_with_dp_record(demo, tmp_path):
     df, result = demo
     paths = save_dp_artifacts(result, tmp_path / "dp")
-    ctx = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])},
-                       sha=sha256_file(paths["program"]), tmp_path=tmp_path)
+    ctx = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])}, program=paths["program"],
+                       tmp_path=tmp_path)
     report = privacy_report(ctx)
     s = report.to_dict()
     assert list(s)[-3:] == ["dp", "epsilon", "delta"] and report.dp.epsilon == result.epsilon
@@ -102,8 +105,9 @@ def test_section_skips_mia_without_split(demo, tmp_path):
 def test_section_reads_back_from_audit_json(demo, tmp_path):
     df, result = demo
     paths = save_dp_artifacts(result, tmp_path / "dp")
-    with_dp = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])}, tmp_path=tmp_path)
-    without_split = make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path)
+    with_dp = make_context(df, result.model, extra={"dp_record_path": str(paths["record"])}, program=paths["program"],
+                           tmp_path=tmp_path)
+    without_split = make_context(df.drop(columns=["split"]), result.model, tmp_path=tmp_path / "no_split")
     for ctx in (with_dp, without_split):
         section = json.loads(json.dumps(privacy_report(ctx).to_dict()))
         assert PrivacyReport.from_dict(section).to_dict() == section

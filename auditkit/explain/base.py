@@ -53,6 +53,14 @@ class Attribution:
         order = np.argsort(-imp, kind="stable")
         return {self.feature_names[j]: float(imp[j]) for j in order}
 
+    def scaled_data(self) -> np.ndarray:
+        """Each feature's values over the rows explained scaled to [0, 1], lowest to highest (a feature with one
+        value is all 0), e.g. to colour a beeswarm plot."""
+        if not len(self.data):
+            return np.zeros_like(self.data, dtype=np.float64)
+        low, span = self.data.min(axis=0), np.ptp(self.data, axis=0)
+        return (self.data - low) / np.where(span == 0, 1, span)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
