@@ -14,8 +14,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 _EXPORTS = {
-    "load_dataset": "auditkit.audit", "prepare": "auditkit.audit", "run_audit": "auditkit.audit",
-    "write_audit": "auditkit.audit", "LoadedModel": "auditkit.checkpoints.handle", "load_model": "auditkit.checkpoints.loader",
+    "load_dataset": "auditkit.prepare", "prepare": "auditkit.prepare", "run_audit": "auditkit.audit",
+    "write_audit": "auditkit.audit", "EngineSetting": "auditkit.engine_registry", "ModelHandle": "auditkit.families.handle",
+    "load_model": "auditkit.checkpoints.loader",
     "Settings": "auditkit.config", "AuditContext": "auditkit.context", "AuditSpec": "auditkit.data.spec",
     "ValidatedDataset": "auditkit.data.validate", "AuditkitError": "auditkit.errors",
     "DataValidationError": "auditkit.errors", "ModelLoadError": "auditkit.errors", "SettingsError": "auditkit.errors",

@@ -87,6 +87,7 @@ def run_one(engine: str, data: Path, chunk_rows: int) -> dict:
     """One audit in this process; returns seconds, peak memory and a digest of the fairness section."""
     from auditkit.audit import run_audit
     from auditkit.data.spec import AuditSpec
+    from auditkit.engine_registry import EngineSetting
 
     spec = AuditSpec(target="y", sensitive=("sex", "age_band"), prediction_column="pred")
     startup = 0.0
@@ -96,11 +97,11 @@ def run_one(engine: str, data: Path, chunk_rows: int) -> dict:
         t = time.perf_counter()
         ensure_ray(num_cpus=2)
         startup = time.perf_counter() - t
-    options = {"memory": {}, "stream": {"stream": True, "chunk_rows": chunk_rows},
-               "ray": {"engine": "ray", "workers": 2, "chunk_rows": chunk_rows}}[engine]
+    setting = {"memory": EngineSetting(), "stream": EngineSetting("stream", chunk_rows=chunk_rows),
+               "ray": EngineSetting("ray", workers=2, chunk_rows=chunk_rows)}[engine]
     with PeakTreeRss() as tree:
         start = time.perf_counter()
-        audit, _ = run_audit(data, spec, **options)
+        audit, _ = run_audit(data, spec, engine=setting)
         seconds = time.perf_counter() - start
     digest = hashlib.sha256(json.dumps(audit["fairness"], sort_keys=True).encode()).hexdigest()
     own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

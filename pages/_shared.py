@@ -7,7 +7,6 @@ import io
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Hashable
 
 import numpy as np
@@ -16,12 +15,13 @@ import streamlit as st
 from PIL import Image, ImageColor
 
 from auditkit.chart_style import OKABE_ITO, TEMPLATE
-from auditkit.families.handle import ModelHandle
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
+from auditkit.engine_registry import EngineSetting
 from auditkit.errors import AuditkitError
+from auditkit.families.handle import ModelHandle
 from auditkit.jobs import BackgroundJob, job_slot
 from auditkit.markup import plain
 from auditkit.outcome import Failed, Skipped, outcome_of
@@ -53,7 +53,7 @@ class PendingAudit:
     spec: AuditSpec
     model_path: str | None = None
     title: str = ""
-    engine: str = "local"  # "local" in memory, "stream" (local, in chunks) or "ray"
+    engine: str = "memory"  # a registered engine (auditkit.engines): memory, stream or ray
     ray_address: str | None = None
 
 
@@ -294,19 +294,15 @@ def cached_model(path: str, sha256_hint: str, allow_pickle_weights: bool = False
 def run_pending(pending: PendingAudit) -> None:
     """Run the pending audit with a progress bar; store the result in the session."""
     bar = st.progress(0.0, text="Checking the data and loading the model ...")
-    if pending.engine == "ray":  # Ray's model actors load the checkpoint themselves, from its path
-        model = pending.model_path
-    else:
-        model = cached_model(pending.model_path, Path(pending.model_path).name) if pending.model_path else None
-    engine = {"engine": "ray" if pending.engine == "ray" else "local", "stream": pending.engine == "stream",
-              "ray_address": pending.ray_address or None}
+    engine = EngineSetting(pending.engine, address=pending.ray_address or None)
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / max(total, 1), 1.0), text=f"Running the model: {done:,} of {total:,} rows")
 
     with job_slot(on_wait=lambda: bar.progress(0.0, text="Waiting for a free worker (other audits are running) ...")):
-        result = audit_and_record(pending.data_path, pending.spec, model=model, name=pending.title or pending.data_name,
-                                  settings=settings(), store=open_store()[0], progress=progress, **engine)
+        result = audit_and_record(pending.data_path, pending.spec, model=pending.model_path,
+                                  name=pending.title or pending.data_name, settings=settings(), store=open_store()[0],
+                                  progress=progress, engine=engine)
     bar.progress(1.0, text="Done")
     clear_cohort()
     st.session_state[AUDIT] = result.audit

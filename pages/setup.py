@@ -2,16 +2,16 @@
 import streamlit as st
 
 from auditkit.access import RAY_ADDRESSES_ENV, allowed_ray_addresses
-from auditkit.audit import load_dataset
 from auditkit.data.spec import AuditSpec
+from auditkit.engines import registered
 from auditkit.errors import AuditkitError
 from auditkit.markup import plain
+from auditkit.prepare import load_dataset
 from auditkit.service import upload
 from pages._access import allowed, enforce_entry, explain_not_allowed
 from pages._setup_results import read_columns
 from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
 
-ENGINES = {"local": "This machine, in memory", "stream": "This machine, streamed in chunks", "ray": "Ray cluster"}
 
 
 enforce_entry()
@@ -84,7 +84,9 @@ st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {', '.jo
 for warning in dataset.warnings:
     st.warning(plain(warning))
 with st.expander("Where to run (large data)"):
-    engine = st.radio("Engine", list(ENGINES), format_func=ENGINES.get, key="engine", horizontal=True,
+    engines = registered()
+    engine = st.radio("Engine", list(engines), format_func=lambda name: engines[name].description.capitalize(),
+                      key="engine",
                       help="In memory suits most files. Streaming reads CSV/Parquet in chunks in bounded memory; Ray "
                            "runs inference and counting on a Ray cluster (needs `pip install -r requirements-ray.txt`). "
                            "All three give the same predictions and fairness numbers.")

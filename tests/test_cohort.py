@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from auditkit.audit import prepare
+from auditkit.prepare import prepare
 from auditkit.data.spec import AuditSpec
 from auditkit.fairness import assess
 from auditkit.fairness.errors_analysis import error_cohorts, error_heatmap, heatmap_cell_rows

@@ -2,6 +2,7 @@
 the numbers over every row."""
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from auditkit.audit import run_audit
@@ -22,7 +23,7 @@ def test_a_streamed_audit_from_the_run_page_shows_every_rows_fairness(tmp_path):
     at.run()
     assert not at.exception
     audit = at.session_state["audit"]
-    assert audit["scale"]["engine"] == "local" and audit["scale"]["chunked"]
+    assert audit["scale"]["engine"] == "stream" and audit["scale"]["chunked"]
     assert audit["fairness"] == run_audit(data, SPEC)[0]["fairness"]  # the in-memory numbers
 
     at.switch_page("pages/fairness.py").run()
@@ -43,3 +44,17 @@ def test_the_ray_engine_without_ray_installed_or_reachable_is_a_clear_problem(tm
     at.run()
     assert not at.exception
     assert any("**Problem:**" in e.value and plain("requirements-ray.txt") in e.value for e in at.error)
+
+
+def test_engines_are_a_registry_read_by_the_cli_and_options_belong_to_an_engine(tmp_path):
+    from auditkit.engine_registry import EngineSetting
+    from auditkit.engines import registered
+    from auditkit.errors import SettingsError
+
+    assert list(registered()) == ["memory", "stream", "ray"]
+    data = tmp_path / "log.csv"
+    logged_frame(200).to_csv(data, index=False)
+    with pytest.raises(SettingsError, match="the memory engine has no option chunk_rows"):
+        run_audit(data, SPEC, engine=EngineSetting("memory", chunk_rows=10))
+    with pytest.raises(SettingsError, match="the stream engine has no option workers"):
+        run_audit(data, SPEC, engine=EngineSetting("stream", workers=2))

@@ -4,10 +4,11 @@ import pytest
 
 from auditkit import AuditSpec
 from auditkit.audit import run_audit
+from auditkit.engine_registry import EngineSetting
 from tests.builders import tabular_frame, tabular_model
 from tests.golden_support import as_json, differences, golden, normalised
 
-ENGINES = {"memory": {}, "stream": {"stream": True, "chunk_rows": 128}}
+ENGINES = {"memory": EngineSetting(), "stream": EngineSetting("stream", chunk_rows=128)}
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,11 @@ def _check(name: str, audit: dict) -> None:
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_local_engines_match_their_golden_audit(small, engine):
     data, model, spec = small
-    audit, _ = run_audit(str(data), spec, model=str(model), **ENGINES[engine])
+    audit, _ = run_audit(str(data), spec, model=str(model), engine=ENGINES[engine])
     _check(engine, audit)
 
 
 def test_ray_engine_matches_its_golden_audit(small, ray_cluster):
     data, model, spec = small
-    audit, _ = run_audit(str(data), spec, model=str(model), engine="ray", chunk_rows=128, workers=1)
+    audit, _ = run_audit(str(data), spec, model=str(model), engine=EngineSetting("ray", chunk_rows=128, workers=1))
     _check("ray", audit)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from auditkit import audit as audit_module
-from auditkit.audit import prepare, run_audit
+import auditkit.prepare as prepare_module
+from auditkit.audit import run_audit
+from auditkit.prepare import prepare
 from auditkit.checkpoints.loader import load_model
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import DataValidationError, SettingsError
@@ -64,7 +65,7 @@ def test_reopening_an_audit_performs_no_inference(tmp_path, monkeypatch):
 
     def no_inference(*args, **kwargs):
         raise AssertionError("inference ran although the predictions are cached")
-    monkeypatch.setattr(audit_module, "predict", no_inference)
+    monkeypatch.setattr(prepare_module, "predict", no_inference)
     second = prepare(data, spec, model=model)
     assert second.cached
     np.testing.assert_array_equal(first.y_pred, second.y_pred)

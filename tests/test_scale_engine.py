@@ -6,7 +6,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from auditkit.audit import prepare, run_audit
+from auditkit.audit import run_audit
+from auditkit.engine_registry import EngineSetting
+from auditkit.prepare import prepare
 from auditkit.cli import main
 from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
@@ -95,10 +97,10 @@ def test_streamed_predictions_only_audit_equals_in_memory(tmp_path):
     data = tmp_path / "log.csv"
     logged_frame().to_csv(data, index=False)
     local, _ = run_audit(data, PREDICTIONS_ONLY)
-    streamed, ctx = run_audit(data, PREDICTIONS_ONLY, stream=True, chunk_rows=701)
+    streamed, ctx = run_audit(data, PREDICTIONS_ONLY, engine=EngineSetting("stream", chunk_rows=701))
     same_counts(local, streamed)
     assert local["fairness"]["sex"]["by_group"]["female"]["roc_auc"] is not None
-    assert streamed["scale"]["engine"] == "local" and streamed["scale"]["chunk_rows"] == 701
+    assert streamed["scale"]["engine"] == "stream" and streamed["scale"]["chunk_rows"] == 701
     assert streamed["scale"]["sample"] == {"rows": 2000, "seed": 0, "sections": ["explanations", "privacy"]}
     assert len(ctx.frame) == 2000 and "explanations" in streamed and "privacy" in streamed
     assert ctx.frame["pred"].tolist() != logged_frame()["pred"].astype(str).head(2000).tolist()  # not the first rows
@@ -110,14 +112,14 @@ def test_streamed_tabular_model_audit_equals_in_memory_and_caches_parquet(tmp_pa
     logged_frame()[["x1", "x2", "sex", "race", "y"]].to_parquet(data, row_group_size=500)
     model = tabular_model(tmp_path / "model.pt2")
     local, ctx = run_audit(data, TABULAR, model=model, batch_size=64)
-    streamed, _ = run_audit(data, TABULAR, model=model, batch_size=64, stream=True, chunk_rows=150)
+    streamed, _ = run_audit(data, TABULAR, model=model, batch_size=64, engine=EngineSetting("stream", chunk_rows=150))
     same_counts(local, streamed)
     assert streamed["scale"]["chunk_rows"] == aligned_chunk(150, 64) == 192
     assert streamed["predictions"]["cached"] is False
     cached = pq.read_table(next(predictions_file("*", Settings.from_env()).parent.glob("*.parquet"))).to_pandas()
     assert np.array_equal(cached["prediction"].to_numpy(), ctx.predictions.indices)
     assert np.array_equal(cached[["p0", "p1"]].to_numpy(), ctx.predictions.probabilities)
-    again, _ = run_audit(data, TABULAR, model=model, batch_size=64, stream=True, chunk_rows=150)
+    again, _ = run_audit(data, TABULAR, model=model, batch_size=64, engine=EngineSetting("stream", chunk_rows=150))
     assert again["predictions"]["cached"] is True and again["fairness"] == local["fairness"]
 
 
@@ -128,23 +130,23 @@ def test_chunked_engines_refuse_what_they_cannot_do(tmp_path):
     with pytest.raises(SettingsError, match="unknown engine 'spark'"):
         run_audit(data, NO_SCORES, engine="spark")
     with pytest.raises(AuditkitError, match="from a path"):
-        run_audit(data.read_bytes(), NO_SCORES, stream=True)
+        run_audit(data.read_bytes(), NO_SCORES, engine="stream")
     broken = frame.astype({"sex": object})
     broken.loc[900, "sex"] = ""
     broken.to_csv(data, index=False)
     with pytest.raises(DataValidationError, match=r"rows 701-1400: sensitive attribute 'sex' has 1 empty"):
-        run_audit(data, NO_SCORES, stream=True, chunk_rows=700)
+        run_audit(data, NO_SCORES, engine=EngineSetting("stream", chunk_rows=700))
     three = frame.assign(y=frame["y"].where(frame.index % 3 > 0, 2), pred=frame["pred"].where(frame.index % 3 > 0, 2))
     three.to_csv(data, index=False)
-    with pytest.raises(SettingsError, match="binary labels. Fix: use --engine local"):
-        run_audit(data, NO_SCORES, stream=True)
+    with pytest.raises(SettingsError, match="binary labels. Fix: use --engine memory"):
+        run_audit(data, NO_SCORES, engine="stream")
 
 
-def test_cli_stream_flag_writes_the_in_memory_numbers(tmp_path, capsys):
+def test_cli_stream_engine_writes_the_in_memory_numbers(tmp_path, capsys):
     data = tmp_path / "log.csv"
     logged_frame().to_csv(data, index=False)
     code = main(["audit", "--data", str(data), "--target", "y", "--sensitive", "sex,race", "--prediction-column", "pred",
-                 "--stream", "--chunk-rows", "500", "--out", str(tmp_path / "out"), "--quiet", "--exit-zero"])
+                 "--engine", "stream", "--chunk-rows", "500", "--out", str(tmp_path / "out"), "--quiet", "--exit-zero"])
     assert code == 0, capsys.readouterr().err
     written = json.loads((tmp_path / "out" / "audit.json").read_text())
     local, _ = run_audit(data, NO_SCORES)
@@ -158,7 +160,7 @@ def test_ray_tabular_model_predictions_and_fairness_equal_local(ray_cluster, tmp
     model = tabular_model(tmp_path / "model.pt2")
     ctx = prepare(data, TABULAR, model=model, batch_size=256)
     local, _ = run_audit(data, TABULAR, model=model, batch_size=256)
-    on_ray, _ = run_audit(data, TABULAR, model=model, batch_size=256, engine="ray", workers=2)
+    on_ray, _ = run_audit(data, TABULAR, model=model, batch_size=256, engine=EngineSetting("ray", workers=2))
     same_counts(local, on_ray)
     assert on_ray["scale"]["engine"] == "ray" and on_ray["scale"]["workers"] == 2
     files = list(predictions_file("x", Settings.from_env()).parent.glob("*.parquet"))
@@ -221,13 +223,16 @@ def test_streamed_text_model_predictions_and_fairness_equal_in_memory(tmp_path, 
     from auditkit.fairness.section import build_section
     from tests.builders import text_frame, tiny_bert
 
-    monkeypatch.setattr("auditkit.scale.engine.DRIVER_SECTIONS", ())  # the driver-sample sections are not under test
+    from auditkit import sections
+
+    # the sections built on the sample are not under test
+    monkeypatch.setattr(sections, "_SECTIONS", {"fairness": sections._SECTIONS["fairness"]})
     model = tiny_bert(tmp_path / "bert")
     data = tmp_path / "reviews.csv"
     text_frame(120).to_csv(data, index=False)
     spec = AuditSpec(target="label", sensitive=("group",), text_column="text", positive_label="class_1")
     ctx = prepare(data, spec, model=model, batch_size=16)
-    streamed, _ = run_audit(data, spec, model=model, batch_size=16, stream=True, chunk_rows=40)
+    streamed, _ = run_audit(data, spec, model=model, batch_size=16, engine=EngineSetting("stream", chunk_rows=40))
     assert streamed["fairness"] == build_section(ctx)
     assert streamed["scale"]["chunk_rows"] == 48
     cached = pq.read_table(next(predictions_file("*", Settings.from_env()).parent.glob("*.parquet"))).to_pandas()

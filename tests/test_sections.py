@@ -128,7 +128,7 @@ def test_an_unexpected_error_is_not_hidden_in_the_section(data, extra_sections):
 
 
 def test_sections_run_in_their_meter_phase(data, extra_sections):
-    from auditkit.audit import prepare
+    from auditkit.prepare import prepare
 
     path, _ = data
     extra_sections(RowCountSection())

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from auditkit.audit import load_dataset
+from auditkit.prepare import load_dataset
 from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
 from auditkit.data.validate import validate_dataset

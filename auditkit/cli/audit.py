@@ -5,8 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from auditkit.cli import split_columns
 from auditkit.data.spec import AuditSpec
+
+if TYPE_CHECKING:
+    from auditkit.engine_registry import EngineSetting
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,18 +36,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_engine_arguments(p: argparse.ArgumentParser) -> None:
-    """Where the audit runs: in memory (default), streamed in chunks, or on a Ray cluster (docs/scale.md)."""
-    from auditkit.scale.cluster import ENGINES
+    """Where the audit runs: the registered engines (docs/scale.md) and their options."""
+    from auditkit.engines import registered
 
-    p.add_argument("--engine", choices=ENGINES, default="local",
-                   help="local (default): this machine; ray: Ray Data batch inference and counting on a Ray cluster "
-                        "(needs requirements-ray.txt)")
-    p.add_argument("--ray-address", help="Ray cluster to join (ray://host:10001 or host:6379; default: $RAY_ADDRESS, "
-                                         "else start a local cluster sized to this machine)")
-    p.add_argument("--workers", type=int, help="Ray model actors (default: one per GPU, else one per CPU)")
-    p.add_argument("--stream", action="store_true",
-                   help="local engine: read the file in chunks in bounded memory (large CSV/Parquet files or folders)")
-    p.add_argument("--chunk-rows", type=int, help="rows per chunk for --stream and --engine ray (default: 1,000,000)")
+    engines = registered()
+    p.add_argument("--engine", choices=list(engines), default="memory",
+                   help="; ".join(f"{name}: {e.description}" for name, e in engines.items()) + " (default: memory)")
+    p.add_argument("--chunk-rows", type=int, help="stream and ray engines: rows per chunk (default: 1,000,000)")
+    p.add_argument("--workers", type=int, help="ray engine: model actors (default: one per GPU, else one per CPU)")
+    p.add_argument("--ray-address", help="ray engine: the cluster to join (ray://host:10001 or host:6379; default: "
+                                         "$RAY_ADDRESS, else start a local cluster sized to this machine)")
+
+
+def engine_setting(args: argparse.Namespace) -> "EngineSetting":
+    """The engine setting the engine options name."""
+    from auditkit.engine_registry import EngineSetting
+
+    return EngineSetting(args.engine, chunk_rows=args.chunk_rows, workers=args.workers, address=args.ray_address)
 
 
 def add_spec_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
     result = audit_and_record(args.data, spec_from_args(args), model=args.model, policy=args.policy,
                               name=args.name or Path(args.data).name, device=args.device, batch_size=args.batch_size,
                               progress=progress_bar(args.quiet), allow_pickle_weights=args.allow_pickle_weights,
-                              region=args.region, engine=args.engine, ray_address=args.ray_address,
-                              stream=args.stream, workers=args.workers, chunk_rows=args.chunk_rows)
+                              region=args.region, engine=engine_setting(args))
     print(f"wrote {write_audit(result.audit, args.out)} (audit {result.audit_id})")
     if args.junit:
         Path(args.junit).write_text(result.scorecard.to_junit_xml(), encoding="utf-8")

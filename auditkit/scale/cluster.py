@@ -31,7 +31,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None) -> No
         import ray
     except ImportError as e:
         raise SettingsError("the ray engine needs Ray, which is an optional extra. "
-                            "Fix: pip install -r requirements-ray.txt, or use --engine local.") from e
+                            "Fix: pip install -r requirements-ray.txt, or use --engine memory.") from e
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None

@@ -1,6 +1,6 @@
-"""The chunked audit: count a large dataset chunk by chunk (locally, or on Ray) and assemble audit.json from the counts.
+"""The chunked engines, `stream` and `ray`: count a large dataset chunk by chunk (locally, or on Ray).
 
-Predictions and fairness come from every row; the other panels (explanations, privacy) run on the driver on a
+Predictions and fairness come from every row; the other sections (explanations, privacy) run on the driver on a
 seeded random sample of `sample_rows` rows, and the `scale` section says so.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import io
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -23,12 +23,14 @@ from auditkit.data.validate import (
     role_overlaps,
     resolve_features,
 )
-from auditkit.errors import AuditkitError, DataValidationError, SettingsError
+from auditkit.engine_registry import DEFAULT_CHUNK_ROWS, AuditJob, EngineRun
+from auditkit.errors import DataValidationError
+from auditkit.families.handle import ModelHandle
 from auditkit.hashing import sha256_source
 from auditkit.inference import cache
 from auditkit.inference.device import resolve_device
-from auditkit.families.handle import ModelHandle
 from auditkit.inference.runner import Progress, predict
+from auditkit.prepare import NOTHING_TO_AUDIT, label_map, prepare
 from auditkit.scale import stream
 from auditkit.scale.fairness import (
     RowScores,
@@ -39,11 +41,11 @@ from auditkit.scale.fairness import (
     tally_predictions,
     type_chunk,
 )
+from auditkit.sections import registered as registered_sections
+from auditkit.summary import predictions_section
 
-DEFAULT_CHUNK_ROWS = 1_000_000
 DEFAULT_SAMPLE_ROWS = 2_000
 SAMPLE_SEED = 0
-DRIVER_SECTIONS = ("explanations", "privacy")
 PREDICTION_INDEX = "prediction"
 
 
@@ -113,8 +115,7 @@ def plan(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, data_s
     columns = [spec.target, *spec.sensitive]
     if model is None:
         if not spec.prediction_column:
-            raise DataValidationError("there is nothing to audit: no model and no prediction column. Fix: give a model "
-                                      "checkpoint (--model), or the column holding the model's predictions (--prediction-column).")
+            raise DataValidationError(NOTHING_TO_AUDIT)
         columns += [c for c in (spec.prediction_column, spec.score_column) if c]
         return Plan(spec, list(dict.fromkeys(columns)), False, device, data_sha256)
     _, described = model.family.inputs(pd.DataFrame(columns=header), spec, model.info)
@@ -188,101 +189,73 @@ def count_local(path: str | Path, p: Plan, model: ModelHandle | None, *, setting
 
 
 def _label_names(model: ModelHandle | None, spec: AuditSpec, classes: tuple[str, ...]) -> list[str] | None:
-    from auditkit.audit import label_map
-
     if model is None:
         return None
     return label_map(model, ValidatedDataset(pd.DataFrame(), spec, classes))
 
 
-def _driver_sample(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, settings: Settings,
-                   device: str | None, batch_size: int | None, total: int, sample_rows: int, chunk_rows: int
-                   ) -> tuple[AuditContext, dict[str, Any]]:
-    """A seeded random sample of `sample_rows` rows as an in-memory audit, and the driver-side sections built on it."""
+def _sample(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, settings: Settings,
+            device: str | None, batch_size: int | None, total: int, sample_rows: int, chunk_rows: int) -> AuditContext:
+    """A seeded random sample of `sample_rows` rows as an in-memory audit context (what the other sections read)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from auditkit.audit import prepare
-    from auditkit.sections import build_sections
 
     files, fmt = stream.source_files(path)
     columns = stream.source_columns(files, fmt)  # every column: the privacy checks look at all of them
     sample = stream.sample_rows(path, columns, total=total, rows=sample_rows, chunk_rows=chunk_rows, seed=SAMPLE_SEED)
     buffer = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(sample, preserve_index=False), buffer)
-    ctx = prepare(buffer.getvalue(), spec, model=model, name="sample.parquet", settings=settings, device=device,
-                  batch_size=batch_size)
-    return ctx, build_sections(ctx, list(DRIVER_SECTIONS))
+    return prepare(buffer.getvalue(), spec, model=model, name="sample.parquet", settings=settings, device=device,
+                   batch_size=batch_size)
 
 
-def run_chunked_audit(data: str | Path, spec: AuditSpec, *, model: ModelHandle | None, model_path: str | Path | None,
-                      engine: Literal["local", "ray"], settings: Settings, name: str = "", device: str | None = None,
-                      batch_size: int | None = None, progress: Progress | None = None, ray_address: str | None = None,
-                      workers: int | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                      sample_rows: int = DEFAULT_SAMPLE_ROWS, allow_pickle_weights: bool = False,
-                      data_sha256: str | None = None) -> tuple[dict[str, Any], AuditContext]:
-    """audit.json for a dataset read in chunks: locally (`engine="local"`) or on a Ray cluster (`engine="ray"`).
-
-    `predictions` and `fairness` equal the in-memory engine's on the same data; explanations and privacy are
-    computed on a seeded random sample of `sample_rows` rows, whose in-memory context is returned.
-    """
-    from auditkit.audit import inputs_section, predictions_section
+def run_chunked(job: AuditJob, count: Callable[[AuditJob, Plan, int], Counted], *, engine: str,
+                sample_rows: int = DEFAULT_SAMPLE_ROWS) -> EngineRun:
+    """Count the dataset chunk by chunk with `count` (`count_local`, or Ray's), then sample `sample_rows` rows for
+    the other sections. `predictions` and `fairness` equal the in-memory engine's on the same data."""
     from auditkit.fairness.section import keep_fairness_report
 
-    if chunk_rows < 1 or sample_rows < 1:
-        raise SettingsError(f"chunk_rows and sample_rows must be at least 1 (got {chunk_rows} and {sample_rows}). "
-                            "Fix: pass a positive number of rows (--chunk-rows).")
     start = time.perf_counter()
-    data_sha = data_sha256 or sha256_source(data)
-    p = plan(data, spec, model, data_sha256=data_sha, device=device, batch_size=batch_size)
-    if engine == "ray":
-        from auditkit.scale.inference import count_ray
-
-        counted = count_ray(data, p, model, model_path=model_path, settings=settings, address=ray_address,
-                            workers=workers, chunk_rows=chunk_rows, allow_pickle_weights=allow_pickle_weights)
-    else:
-        counted = count_local(data, p, model, settings=settings, chunk_rows=chunk_rows, progress=progress)
+    chunk_rows = job.setting.chunk_rows or DEFAULT_CHUNK_ROWS
+    model, data = job.model, job.data
+    data_sha = job.data_sha256 or sha256_source(data)
+    p = plan(data, job.spec, model, data_sha256=data_sha, device=job.device, batch_size=job.batch_size)
+    counted = count(job, p, chunk_rows)
     classes = label_classes(counted.tally, p.spec)
     labels = _label_names(model, p.spec, classes)
-    result = summarise(counted.tally, p.spec, classes, min_group_size=settings.min_group_size,
+    result = summarise(counted.tally, p.spec, classes, min_group_size=job.settings.min_group_size,
                        prediction_labels=labels, rows=counted.rows,
                        score_column=labels.index(p.spec.positive_label) if labels else None)
     counting_seconds = time.perf_counter() - start
-    sample_ctx, driver_sections = _driver_sample(data, p.spec, model, settings=settings, device=device,
-                                                 batch_size=batch_size, total=result.predictions["rows"],
-                                                 sample_rows=sample_rows, chunk_rows=chunk_rows)
-    keep_fairness_report(sample_ctx, result.report)  # the panels show the numbers over every row
-    inputs = inputs_section(sample_ctx, data_name=name or Path(data).name)
-    inputs.update(data_sha256=data_sha, rows=result.predictions["rows"], classes=list(classes),
-                  columns=p.spec.roles(), warnings=list(result.warnings))
-    predictions = {**predictions_section(sample_ctx), **result.predictions,
-                   "has_scores": counted.rows is not None}
+    rows = result.predictions["rows"]
+    ctx = _sample(data, p.spec, model, settings=job.settings, device=job.device, batch_size=job.batch_size,
+                  total=rows, sample_rows=sample_rows, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+    keep_fairness_report(ctx, result.report)  # the panels show the numbers over every row
+    predictions = {**predictions_section(ctx), **result.predictions, "has_scores": counted.rows is not None}
     if model is not None:
-        n = result.predictions["rows"]
         predictions.update(seconds=counted.seconds, device=counted.device, batch_size=counted.batch_size,
-                           cached=counted.cached, rows_per_second=n / counted.seconds if counted.seconds > 0 else None)
-    audit: dict[str, Any] = {"inputs": inputs, "predictions": predictions, "fairness": result.fairness}
-    audit.update(driver_sections)
-    audit["scale"] = {
+                           cached=counted.cached,
+                           rows_per_second=rows / counted.seconds if counted.seconds > 0 else None)
+    computed = {"fairness": result.fairness}
+    scale = {
         "engine": engine,
         "chunked": True,
         "chunk_rows": aligned_chunk(chunk_rows, counted.batch_size),
         "workers": counted.workers,
-        "rows": result.predictions["rows"],
+        "rows": rows,
         "seconds": counting_seconds,
-        "rows_per_second": result.predictions["rows"] / counting_seconds if counting_seconds > 0 else None,
-        "every_row": ["predictions", "fairness"],
-        "sample": {"rows": int(len(sample_ctx.frame)), "seed": SAMPLE_SEED, "sections": list(DRIVER_SECTIONS)},
+        "rows_per_second": rows / counting_seconds if counting_seconds > 0 else None,
+        "every_row": ["predictions", *computed],
+        "sample": {"rows": int(len(ctx.frame)), "seed": SAMPLE_SEED,
+                   "sections": [s.name for s in registered_sections() if s.name not in computed]},
     }
-    return audit, sample_ctx
+    inputs = {"data_sha256": data_sha, "rows": rows, "classes": list(classes), "columns": p.spec.roles(),
+              "warnings": list(result.warnings)}
+    inferred = 0 if model is None or counted.cached else rows
+    return EngineRun(ctx, predictions, inferred, whole=False, inputs=inputs, computed=computed, scale=scale)
 
 
-def check_chunked_inputs(data: Any, model: Any, engine: str) -> None:
-    """The chunked engines read a file or folder path, and Ray workers load the model from its checkpoint path."""
-    if not isinstance(data, (str, Path)):
-        raise AuditkitError("the chunked and Ray engines read the dataset from a path. Fix: give the file or "
-                            "folder path (--data), or use the in-memory engine.")
-    if engine == "ray" and isinstance(model, ModelHandle):
-        raise AuditkitError("the Ray engine loads the model in each worker from its checkpoint. Fix: pass the "
-                            "checkpoint path (--model), not a loaded model.")
-
+def count_stream(job: AuditJob, p: Plan, chunk_rows: int) -> Counted:
+    """The streamed engine's counting: chunks read on this machine."""
+    return count_local(job.data, p, job.model, settings=job.settings, chunk_rows=chunk_rows,  # type: ignore[arg-type]
+                       progress=job.progress)

@@ -172,7 +172,7 @@ def label_classes(tally: pd.DataFrame, spec: AuditSpec) -> tuple[str, ...]:
                                   f"{', '.join(values[:10])}). Fix: set the favourable label value (--positive-label) to one of them.")
     if len(values) > 2:
         raise SettingsError(f"label column '{spec.target}' has {len(values)} classes; the chunked and Ray engines "
-                            "audit binary labels. Fix: use --engine local (no --stream) for a multiclass audit.")
+                            "audit binary labels. Fix: use --engine memory for a multiclass audit.")
     return tuple(values)
 
 

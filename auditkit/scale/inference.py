@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from auditkit.families.handle import ModelHandle
 from auditkit.config import Settings
 from auditkit.data.spec import AuditSpec
+from auditkit.engine_registry import AuditJob
 from auditkit.errors import SettingsError
 from auditkit.scale import stream
 from auditkit.scale.cluster import ensure_ray
@@ -95,6 +95,13 @@ def cluster_workers(workers: int | None, *, model: bool) -> tuple[int, int]:
     if gpus and model:
         return min(workers or gpus, gpus), gpus
     return workers or max(1, int(resources.get("CPU", 1))), gpus
+
+
+def count_job(job: AuditJob, p: Plan, chunk_rows: int) -> Counted:
+    """The Ray engine's counting for an audit job (its setting's address and workers)."""
+    return count_ray(job.data, p, job.model, model_path=job.model_path, settings=job.settings,  # type: ignore[arg-type]
+                     address=job.setting.address, workers=job.setting.workers, chunk_rows=chunk_rows,
+                     allow_pickle_weights=job.allow_pickle_weights)
 
 
 def count_ray(path: str | Path, p: Plan, model: ModelHandle | None, *, model_path: str | Path | None,
