@@ -111,8 +111,8 @@ def test_text_audit_stopped_early_says_so(tiny, tmp_path):  # noqa: F811
     assert d["stopped_early"] is True and d["rows_requested"] == 40 and d["rows_explained"] == len(part.rows) < 40
     assert part.rows.tolist() == sorted(part.rows.tolist())
     texts = ctx.texts()
-    ref, _ = explain_texts(TextScorer(ctx.model.module, ctx.model.tokenizer, max_length=32),
-                           [texts[i] for i in part.rows], max_evals=200)
+    model, tok = tiny  # the weights the worker loaded, here in the test process
+    ref, _ = explain_texts(TextScorer(model, tok, max_length=32), [texts[i] for i in part.rows], max_evals=200)
     for a, b in zip(part.attributions, ref):
         np.testing.assert_allclose(a.values, b.values, atol=1e-6)
 

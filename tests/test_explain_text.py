@@ -8,7 +8,7 @@ import shap
 import torch
 from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast, pipeline
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -85,15 +85,20 @@ def test_scorer_logit_is_log_odds(tiny):
 
 
 def _text_context(tiny, tmp_path) -> AuditContext:
+    """An audit of the tiny model, saved as a Hugging Face folder and loaded in its worker."""
     model, tok = tiny
+    folder = tmp_path / "tiny-bert"
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
     texts, labels, groups = _corpus(40, seed=3)
     frame = pd.DataFrame({"text": texts, "label": labels.astype(str), "who": groups})
     y_pred = np.where(TextScorer(model, tok)(texts) > 0, "1", "0")
     spec = AuditSpec(target="label", sensitive=("who",), text_column="text")
-    loaded = LoadedModel(kind="text", module=model, sha256="t" * 64, fmt="hf", n_outputs=2, tokenizer=tok,
-                         max_length=32)
-    return AuditContext(spec, frame, "d" * 64, frame["label"].to_numpy(str), y_pred, None, ("0", "1"),
-                        Settings(home=tmp_path, explain_text_rows=50), model=loaded)
+    settings = Settings(home=tmp_path / "home", explain_text_rows=50)
+    loaded = load_model(folder, settings=settings)
+    assert loaded.max_length == 32  # the model's position limit, as the tiny model was built with
+    return AuditContext(spec, frame, "d" * 64, frame["label"].to_numpy(str), y_pred, None, ("0", "1"), settings,
+                        model=loaded)
 
 
 def test_text_section_surfaces_the_identity_term(tiny, tmp_path):
