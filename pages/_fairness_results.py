@@ -14,7 +14,7 @@ from auditkit.fairness import FairnessReport, GroupingReport, MulticlassReport
 from auditkit.fairness.counterfactual import CounterfactualReport, counterfactual_test, runner_score_fn
 from auditkit.fairness.errors_analysis import ErrorAnalysis, error_cohorts, error_heatmap
 from auditkit.fairness.group_chart import group_bars
-from auditkit.fairness.mitigation import MitigationResult, reduction, threshold_optimizer
+from auditkit.fairness.mitigation import MitigationResult, mitigate
 from auditkit.fairness.section import fairness_report
 from auditkit.fairness.threshold_chart import threshold_explorer
 from auditkit.fairness.thresholds import ThresholdSweep, threshold_sweep
@@ -63,13 +63,7 @@ def cached_explorer(key: str, grouping_name: str, _ctx: AuditContext) -> go.Figu
 
 @st.cache_resource(max_entries=16, show_spinner="Mitigating ...")
 def cached_mitigation(key: str, method: str, constraint: str, _ctx: AuditContext) -> MitigationResult:
-    if method == "threshold_optimizer":
-        return threshold_optimizer(_ctx.y_true, _ctx.y_score, compared(_ctx), constraint=constraint,
-                                   y_pred=_ctx.y_pred, pos_label=_ctx.positive_label)
-    from sklearn.linear_model import LogisticRegression
-
-    return reduction(LogisticRegression(max_iter=1000), _ctx.features(), _ctx.y_true, compared(_ctx),
-                     method=method, constraint=constraint, pos_label=_ctx.positive_label)
+    return mitigate(_ctx, method, constraint=constraint, sensitive_features=compared(_ctx))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -14,7 +14,7 @@ from auditkit.export import XLSX_MEDIA_TYPE, safe_csv, safe_xlsx
 from auditkit.fairness import FairnessReport, GroupingReport
 from auditkit.fairness import glossary
 from auditkit.fairness.errors_analysis import heatmap_cell_rows
-from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY
+from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, METHOD_TITLES, applicable_methods
 from auditkit.fairness.policy import check_sentence
 from auditkit.markup import html_text, plain
 from pages._access import enforce_entry
@@ -97,19 +97,11 @@ def threshold_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
 
 CONSTRAINT_HELP = ("demographic_parity: equal selection rates; equalized_odds: equal true- and false-positive rates; "
                    "true_positive_rate_parity: equal true-positive rates (equal opportunity).")
-METHOD_TITLES = {"threshold_optimizer": "Group thresholds on the scores (post-processing)",
-                 "exponentiated_gradient": "Retrain with Exponentiated Gradient (reductions)",
-                 "grid_search": "Retrain with Grid Search (reductions)",
-                 "reweighing": "Retrain with reweighed rows (pre-processing)",
-                 "balanced_resampling": "Retrain on group-balanced resampled rows (pre-processing)",
-                 "adversarial": "Train an adversarial classifier (in-processing)"}
 
 
 def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     """Before/after for a chosen mitigation, the accuracy-vs-disparity front, and the mitigated predictions."""
-    methods = (["threshold_optimizer"] if ctx.y_score is not None else []) + (
-        ["exponentiated_gradient", "grid_search", "reweighing", "balanced_resampling", "adversarial"]
-        if ctx.spec.features else [])
+    methods = applicable_methods(has_scores=ctx.y_score is not None, has_features=bool(ctx.spec.features))
     if not methods:
         st.info("Mitigation needs scores (for group thresholds) or feature columns (to retrain a model).")
         return

@@ -108,3 +108,55 @@ def test_balanced_resampling_and_adversarial_retraining():
     assert adversarial.after["sex"].disparities[d] < adversarial.before["sex"].disparities[d] - 0.03
     with pytest.raises(SettingsError, match="adversarial classifier"):
         reduction(LogisticRegression(), x, y, sex, method="adversarial", constraint="true_positive_rate_parity")
+
+
+def _audit(*, scores: bool = True, features: bool = True, tmp_path=None):
+    from auditkit.config import Settings
+    from auditkit.context import AuditContext
+    from auditkit.data.spec import AuditSpec
+
+    x, y, score, sex = _biased(600, 2)
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(sex=sex, y=y)
+    spec = AuditSpec(target="y", sensitive=("sex",), features=("a", "b", "c") if features else ())
+    return AuditContext(spec, frame, "d" * 64, y, np.where(score >= 0.5, "1", "0"), score if scores else None,
+                        ("0", "1"), Settings(home=tmp_path))
+
+
+def test_methods_offered_follow_what_the_audit_has():
+    from auditkit.fairness.mitigation import METHOD_TITLES, RETRAINING, applicable_methods
+
+    retrain = ("exponentiated_gradient", "grid_search", "reweighing", "balanced_resampling", "adversarial")
+    assert tuple(RETRAINING) == retrain
+    assert applicable_methods(has_scores=True, has_features=True) == ("threshold_optimizer", *retrain)
+    assert applicable_methods(has_scores=False, has_features=True) == retrain
+    assert applicable_methods(has_scores=True, has_features=False) == ("threshold_optimizer",)
+    assert applicable_methods(has_scores=False, has_features=False) == ()
+    assert set(METHOD_TITLES) == set(applicable_methods(has_scores=True, has_features=True))
+
+
+def test_mitigate_an_audit_runs_the_chosen_method_with_the_default_estimator(tmp_path):
+    from auditkit.fairness.mitigation import mitigate
+
+    ctx = _audit(tmp_path=tmp_path)
+    thresholds = mitigate(ctx, "threshold_optimizer", constraint="equalized_odds")
+    want = threshold_optimizer(ctx.y_true, ctx.y_score, ctx.sensitive_features, constraint="equalized_odds",
+                               y_pred=ctx.y_pred)
+    np.testing.assert_array_equal(thresholds.predictions, want.predictions)
+    reweighed = mitigate(ctx, "reweighing")
+    want = reduction(LogisticRegression(max_iter=1000), ctx.features(), ctx.y_true, ctx.sensitive_features,
+                     method="reweighing")
+    np.testing.assert_array_equal(reweighed.predictions, want.predictions)
+    assert reweighed.method == "reweighing" and reweighed.constraint == "demographic_parity"
+
+
+def test_mitigate_names_the_methods_an_audit_can_run(tmp_path):
+    from auditkit.fairness.mitigation import mitigate
+
+    with pytest.raises(SettingsError) as no_scores:
+        mitigate(_audit(scores=False, tmp_path=tmp_path), "threshold_optimizer")
+    assert str(no_scores.value) == ("method must be one of exponentiated_gradient, grid_search, reweighing, "
+                                    "balanced_resampling, adversarial; got 'threshold_optimizer'.")
+    with pytest.raises(SettingsError) as nothing:
+        mitigate(_audit(scores=False, features=False, tmp_path=tmp_path), "reweighing")
+    assert str(nothing.value) == ("method must be one this audit can run: it has neither scores (for group "
+                                  "thresholds) nor feature columns (to retrain a model); got 'reweighing'.")

@@ -263,6 +263,13 @@ RETRAINING = {
 }
 ADVERSARIAL_CONSTRAINTS = ("demographic_parity", "equalized_odds")
 Method = Literal["exponentiated_gradient", "grid_search", "reweighing", "balanced_resampling", "adversarial"]
+POST_PROCESSING = "threshold_optimizer"
+METHOD_TITLES = {POST_PROCESSING: "Group thresholds on the scores (post-processing)",
+                 "exponentiated_gradient": "Retrain with Exponentiated Gradient (reductions)",
+                 "grid_search": "Retrain with Grid Search (reductions)",
+                 "reweighing": "Retrain with reweighed rows (pre-processing)",
+                 "balanced_resampling": "Retrain on group-balanced resampled rows (pre-processing)",
+                 "adversarial": "Train an adversarial classifier (in-processing)"}
 
 
 def reduction(
@@ -311,3 +318,34 @@ def reduction(
         after=assess(labels, after_pred, frame, pos_label=pos_label, n_boot=0),
         front=front,
     )
+
+
+def applicable_methods(*, has_scores: bool, has_features: bool) -> tuple[str, ...]:
+    """The mitigation methods an audit can run, in the order to offer them: group thresholds need scores,
+    retraining needs feature columns."""
+    return ((POST_PROCESSING,) if has_scores else ()) + (tuple(RETRAINING) if has_features else ())
+
+
+def retraining_estimator() -> BaseEstimator:
+    """The model the retraining methods fit on an audit's features: a logistic regression (the adversarial
+    classifier trains its own small network instead)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=1000)
+
+
+def mitigate(ctx: Any, method: str, *, constraint: Constraint = "demographic_parity",
+             sensitive_features: Any = None) -> MitigationResult:
+    """Mitigate an audit's predictions with `method` (one of `applicable_methods`): group thresholds on its scores,
+    or `retraining_estimator()` retrained on its features. `sensitive_features`: the columns to equalise over
+    (default: every sensitive column)."""
+    sensitive = ctx.sensitive_features if sensitive_features is None else sensitive_features
+    choices = applicable_methods(has_scores=ctx.y_score is not None, has_features=bool(ctx.spec.features))
+    validation.check_setting("method", method, method in choices,
+                             f"one of {', '.join(choices)}" if choices else "one this audit can run: it has neither "
+                             "scores (for group thresholds) nor feature columns (to retrain a model)")
+    if method == POST_PROCESSING:
+        return threshold_optimizer(ctx.y_true, ctx.y_score, sensitive, constraint=constraint, y_pred=ctx.y_pred,
+                                   pos_label=ctx.positive_label)
+    return reduction(retraining_estimator(), ctx.features(), ctx.y_true, sensitive, method=method,  # type: ignore[arg-type]
+                     constraint=constraint, pos_label=ctx.positive_label)
