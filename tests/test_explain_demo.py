@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -25,10 +25,9 @@ def test_lending_proxies_drive_the_group_gaps(tmp_path):
         logit = module(torch.tensor(x)).numpy()
     y_pred = np.where(logit > 0, "1", "0")
     spec = AuditSpec(target=lending.TARGET, sensitive=("sex", "race"), features=lending.FEATURES)
-    loaded = LoadedModel(kind="tabular", module=module, sha256="l" * 64, fmt="pt2", n_outputs=1,
-                         n_features=len(lending.FEATURES))
+    settings = Settings(home=tmp_path / "home")
     ctx = AuditContext(spec, df, "d" * 64, df[lending.TARGET].astype(str).to_numpy(), y_pred,
-                       1 / (1 + np.exp(-logit)), ("0", "1"), Settings(home=tmp_path), model=loaded)
+                       1 / (1 + np.exp(-logit)), ("0", "1"), settings, model=load_model(path, settings=settings))
     exp = explain_tabular_audit(ctx, cross_checks=False)
     assert exp.attribution.additivity_error < 1e-5
     assert "career_break_years" in list(exp.group_difference["sex"])[:2]
