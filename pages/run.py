@@ -4,7 +4,8 @@ import streamlit as st
 from auditkit.errors import AuditkitError
 from auditkit.markup import plain
 from pages._access import enforce_entry
-from pages._shared import PENDING, current_audit, opened, run_pending, show_empty_state, show_error, show_verdict
+from pages._shared import (PENDING, current_audit, opened, run_pending, show_empty_state, show_error, show_outcome,
+                           show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 
@@ -44,8 +45,7 @@ if "seconds" in preds:
 for warning in inputs.get("warnings", []):
     st.warning(plain(warning))
 for name, section in audit.items():
-    if isinstance(section, dict) and "error" in section:
-        st.warning(f"The {plain(name)} panel could not run: {plain(section['error'])}")
+    show_outcome(f"The {plain(name)} panel", section)
 
 st.subheader("Panels")
 links = st.columns(5)

@@ -75,6 +75,20 @@ def test_run_page_summarises_the_audit(tabular_audit):
     assert metrics["Accuracy"] == f"{audit['predictions']['accuracy']:.1%}"
 
 
+def test_run_page_says_which_panels_were_skipped_or_failed(tabular_audit):
+    audit, ctx = tabular_audit
+    at = page("pages/run.py")
+    from auditkit.markup import plain
+
+    skipped, failed = "no model was loaded", "cannot read the DP record 'p.json'. Fix: pass privacy.json."
+    at.session_state["audit"] = {**audit, "explanations": {"skipped": skipped}, "privacy": {"error": failed}}
+    at.session_state["audit_context"] = ctx
+    at.run()
+    assert not at.exception, errors(at)
+    assert [i.value for i in at.info] == [f"The explanations panel was not run: {plain(skipped)}"]
+    assert [w.value for w in at.warning] == [f"The privacy panel could not run: {plain(failed)}"]
+
+
 def test_setup_page_asks_for_a_dataset():
     at = page("pages/setup.py").run()
     assert "Upload a dataset" in at.info[0].value
