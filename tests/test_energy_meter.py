@@ -378,3 +378,28 @@ def test_nothing_measurable_raises_a_clear_auditkit_error(tmp_path, monkeypatch)
     msg = str(err.value)
     assert "cannot be measured or estimated" in msg and "NVML unavailable" in msg and "no /proc/stat" in msg
     assert "ConstantPowerSource" in msg  # says what to do
+
+
+def test_measured_section_has_no_estimate_fields_and_reads_back_exactly(tmp_path):
+    from auditkit.energy.section import EnergyResult
+
+    pkg = make_rapl(tmp_path, "intel-rapl:0", "package-0", 0)
+    clock = FakeClock()
+    meter = EnergyMeter("USA", [RaplSource(find_rapl_domains(tmp_path)[0])], sample_interval_s=None, clock=clock,
+                        sleep=clock.sleep)
+    meter.measure_idle(seconds=2.0)
+    with meter.phase("inference", predictions=300):
+        set_uj(pkg, 7_200_000)
+        clock.t += 1.0
+    d = build_section(meter.report())
+    assert set(d) == {"kwh", "co2e_kg", "kwh_per_1k_predictions", "method", "region", "phases", "kwh_interval",
+                      "co2e_kg_interval", "carbon_intensity", "idle_baseline", "components", "overhead"}
+    assert set(d["phases"]["inference"]) == {"kwh", "seconds", "kwh_gross", "idle_kwh", "co2e_kg", "kwh_interval",
+                                             "predictions", "components_kwh", "kwh_per_1k_predictions"}
+    assert d["components"]["cpu"] == {"method": "rapl", "kind": "measured", "detail": "RAPL intel-rapl:0 (package-0)",
+                                      "uncertainty_factors": [0.95, 1.05],
+                                      "description": "Intel/AMD RAPL energy counters (/sys/class/powercap)",
+                                      "kwh": 7.2 / J_PER_KWH}
+    assert d["idle_baseline"] == {"seconds": 2.0, "watts": 0.0, "components_w": {"cpu": 0.0}}
+    result = EnergyResult.from_dict(json.loads(json.dumps(d)))
+    assert result.to_dict() == d and result.method_text == "measured" and not result.estimated

@@ -60,9 +60,6 @@ class IdleBaseline:
     def total_watts(self) -> float:
         return sum(self.watts.values())
 
-    def to_dict(self) -> dict:
-        return {"seconds": self.seconds, "watts": self.total_watts, "components_w": dict(self.watts)}
-
 
 @dataclass(frozen=True)
 class PhaseEnergy:
