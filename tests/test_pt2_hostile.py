@@ -441,3 +441,24 @@ def test_torch_reads_a_rebuilt_archive_of_checked_bytes_in_a_temporary_folder(te
                          *(f"data/weights/weight_{i}" for i in range(6)),
                          "archive_format", "archive_version", "byteorder", ".data/version", ".data/serialization_id"}
     assert (model.n_features, model.n_outputs) == (2, 1)
+
+
+def test_a_text_encoder_passes_the_operator_list_and_is_refused_only_as_not_tabular(tmp_path):
+    """The allowlist covers a transformer text classifier (embedding, attention, layer norm, dropout in eval); a
+    .pt2 upload must still be tabular."""
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(50, 16)
+            self.layer = torch.nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+            self.head = torch.nn.Linear(16, 2)
+
+        def forward(self, ids):
+            return self.head(self.layer(self.embed(ids)).mean(1))
+
+    program = torch.export.export(Encoder().eval(), (torch.randint(0, 50, (2, 7)),),
+                                  dynamic_shapes=({0: torch.export.Dim("batch"), 1: torch.export.Dim("length", max=64)},))
+    torch.export.save(program, str(tmp_path / "text.pt2"))
+    with pytest.raises(ModelLoadError, match=r"input is not a float32 tensor \[batch, n_features\]"):
+        inspect_pt2(tmp_path / "text.pt2")
+
