@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,8 +23,10 @@ FEATURES = ("proxy", "income", "age", "noise")
 WEIGHTS = np.array([2.0, 1.0, 0.3, 0.0])  # on standardised features
 
 
-def biased_context(tmp_path, n: int = 800, *, hidden: tuple[int, ...] = ()) -> AuditContext:
-    """Group B has a higher `proxy` (a stand-in for a sensitive attribute) and the model leans on it."""
+def biased_context(tmp_path, n: int = 800, *, hidden: tuple[int, ...] = (),
+                   wrap: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> AuditContext:
+    """Group B has a higher `proxy` (a stand-in for a sensitive attribute) and the model leans on it. `wrap`, when
+    given, wraps the model before it is exported."""
     rng = np.random.default_rng(0)
     group = rng.choice(["A", "B"], n)
     frame = pd.DataFrame({
@@ -40,7 +43,7 @@ def biased_context(tmp_path, n: int = 800, *, hidden: tuple[int, ...] = ()) -> A
         with torch.no_grad():
             model.net[0].weight.copy_(torch.tensor(WEIGHTS[None], dtype=torch.float32))
             model.net[0].bias.fill_(-1.0)
-    path = export_tabular(model, len(FEATURES), tmp_path / "m.pt2")
+    path = export_tabular(wrap(model) if wrap else model, len(FEATURES), tmp_path / "m.pt2")
     module = torch.export.load(str(path)).module()
     with torch.inference_mode():
         logit = module(torch.tensor(x)).numpy()
@@ -132,22 +135,20 @@ def test_no_model_section(ctx):
         "explanations": {"skipped": "no model was loaded; explanations need a model"}}
 
 
-def test_model_without_gradients_falls_back_to_permutation(ctx):
-    from dataclasses import replace
-
+def test_model_without_gradients_falls_back_to_permutation(tmp_path):
     from auditkit.explain.tabular_shap import NO_GRADIENTS
 
     class NoGrad(torch.nn.Module):
+        """The model with its output cut from the autograd graph (exported as aten.detach)."""
+
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, x):
-            with torch.no_grad():
-                return self.inner(x)
+            return self.inner(x).detach()
 
-    model = replace(ctx.model, module=NoGrad(ctx.model.module))
-    exp = explain_tabular_audit(replace(ctx, model=model), max_rows=30, background_size=20)
+    exp = explain_tabular_audit(biased_context(tmp_path, wrap=NoGrad), max_rows=30, background_size=20)
     section = exp.to_dict()
     assert section["method"] == "permutation" and section["fallback_reason"] == NO_GRADIENTS
     assert section["additivity_error"] < 1e-6
