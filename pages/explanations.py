@@ -18,7 +18,7 @@ from auditkit.explain.section import BACKGROUND_ROWS, explanation_key
 from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit
 from auditkit.jobs import BackgroundJob
-from auditkit.markup import html_text, plain
+from auditkit.markup import chart_text, plain
 from pages._access import enforce_entry
 from pages._explain_results import cached_run, keep_run, row_explanation, text_attention, text_ig, text_row
 from pages._shared import (current_context, ended_job, selected_tab, session_jobs, show_chart, show_empty_state,
@@ -84,7 +84,7 @@ def stopped_note(result: TabularExplanation | TextExplanation, unit: str, key: t
 
 def bar(labels: list[str], values: list[float], *, title: str, x_title: str, signed: bool = False) -> go.Figure:
     colours = [BLUE if v >= 0 else ORANGE for v in values] if signed else BLUE
-    fig = go.Figure(go.Bar(x=values, y=[html_text(label) for label in labels], orientation="h", marker_color=colours))
+    fig = go.Figure(go.Bar(x=values, y=[chart_text(label) for label in labels], orientation="h", marker_color=colours))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis={"autorange": "reversed"}, height=120 + 28 * len(labels),
                       margin={"t": TITLED_TOP, "l": label_room(labels)})
     return fig
@@ -138,12 +138,12 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
         fig = go.Figure(go.Scatter(x=xs, y=np.repeat(np.arange(len(order)), len(a.values)) + jitter, mode="markers",
                                    marker={"color": colour, "colorscale": "Cividis", "size": 4,
                                            "colorbar": {"title": {"text": "feature value (low→high)", "side": "right"}}},
-                                   text=[html_text(y) for y in ys],
+                                   text=[chart_text(y) for y in ys],
                                    hovertemplate="%{text}: SHAP %{x:.3f}<extra></extra>"))
         fig.update_layout(title="Each dot is one row: its SHAP value, coloured by the feature's value",
                           xaxis_title=f"SHAP ({a.output})", height=150 + 30 * len(order),
                           margin={"t": TITLED_TOP, "l": label_room(order), "r": COLORBAR_RIGHT},
-                          yaxis={"tickvals": list(range(len(order))), "ticktext": [html_text(f) for f in order],
+                          yaxis={"tickvals": list(range(len(order))), "ticktext": [chart_text(f) for f in order],
                                  "autorange": "reversed"})
         show_chart(fig, key="beeswarm")
         st.dataframe(pd.DataFrame(a.values, columns=names).assign(row=exp.rows), hide_index=True)
@@ -170,9 +170,9 @@ def tabular_tab(label: str, ctx: AuditContext, exp: TabularExplanation, backgrou
     elif label == "By group":
         for attr, groups in exp.by_group.items():
             frame = pd.DataFrame(groups).loc[order]
-            fig = go.Figure([go.Bar(name=html_text(g), y=[html_text(f) for f in frame.index], x=frame[g],
+            fig = go.Figure([go.Bar(name=chart_text(g), y=[chart_text(f) for f in frame.index], x=frame[g],
                                     orientation="h") for g in frame.columns])
-            fig.update_layout(title=f"Mean SHAP per group of {html_text(attr)}", barmode="group",
+            fig.update_layout(title=f"Mean SHAP per group of {chart_text(attr)}", barmode="group",
                               xaxis_title=f"mean SHAP ({a.output})", yaxis={"autorange": "reversed"},
                               height=150 + 30 * len(order),
                               margin={"t": TITLED_TOP, "l": label_room(order)})
@@ -192,7 +192,7 @@ def waterfall(one: Attribution) -> None:
     vals, names = one.values[0], list(one.feature_names)
     order = np.argsort(-np.abs(vals), kind="stable")
     fig = go.Figure(go.Waterfall(
-        orientation="h", y=["base value"] + [html_text(names[j]) for j in order] + ["model output"],
+        orientation="h", y=["base value"] + [chart_text(names[j]) for j in order] + ["model output"],
         x=[one.base_values[0]] + [vals[j] for j in order] + [0],
         measure=["absolute"] + ["relative"] * len(order) + ["total"],
         increasing={"marker": {"color": BLUE}}, decreasing={"marker": {"color": ORANGE}}))
@@ -282,7 +282,7 @@ def text_tab(label: str, ctx: AuditContext, exp: TextExplanation) -> None:
                 st.info("No token appears often enough in this group.")
                 continue
             show_chart(bar(rows["token"].tolist(), rows["mean"].tolist(),
-                           title=f"Top tokens for {html_text(attr)} = {html_text(group)}",
+                           title=f"Top tokens for {chart_text(attr)} = {chart_text(group)}",
                            x_title=f"mean SHAP ({exp.output})", signed=True), key=f"text_by_{attr}")
             st.dataframe(rows, hide_index=True)
     elif label == "One text":
@@ -326,7 +326,7 @@ def attention_view(maps: AttentionMaps) -> None:
     for key, title, matrix in [("att_map", f"Layer {layer}, head {head}: row token attends to column token",
                                 maps.attentions[layer, head]),
                                ("rollout", "Attention rollout across all layers", maps.rollout)]:
-        shown = [html_text(label) for label in labels]
+        shown = [chart_text(label) for label in labels]
         fig = go.Figure(go.Heatmap(z=matrix, x=shown, y=shown, colorscale="Cividis"))
         fig.update_layout(title=title, yaxis={"autorange": "reversed"},  # tokens below are turned upright
                           margin={"t": TITLED_TOP, "l": label_room(shown), "b": label_room(shown, pad=40),

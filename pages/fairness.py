@@ -16,7 +16,7 @@ from auditkit.fairness import glossary
 from auditkit.fairness.errors_analysis import heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, METHOD_TITLES, applicable_methods
 from auditkit.fairness.policy import check_sentence
-from auditkit.markup import html_text, plain
+from auditkit.markup import chart_text, plain
 from pages._access import enforce_entry
 from pages._fairness_results import (cached_bars, cached_counterfactual, cached_errors, cached_explorer,
                                      cached_heatmap, cached_mitigation, cached_report, cached_sweep, compared,
@@ -71,11 +71,11 @@ def intersection_heatmap(report: FairnessReport) -> None:
     metric = c2.selectbox("Metric", metrics, format_func=glossary.TITLES.get, key="heat_metric",
                           help=glossary.METRICS["selection_rate"])
     table = grouping.heatmap(metric)
-    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[html_text(c) for c in table.columns],
-                               y=[html_text(i) for i in table.index], colorscale="Cividis", zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=[chart_text(c) for c in table.columns],
+                               y=[chart_text(i) for i in table.index], colorscale="Cividis", zmin=0, zmax=1,
                                colorbar={"title": glossary.TITLES[metric]},
                                text=table.round(3).astype(str).to_numpy(), texttemplate="%{text}"))
-    fig.update_layout(xaxis_title=html_text(grouping.attributes[1]), yaxis_title=html_text(grouping.attributes[0]),
+    fig.update_layout(xaxis_title=chart_text(grouping.attributes[1]), yaxis_title=chart_text(grouping.attributes[0]),
                       height=380, margin={"r": COLORBAR_RIGHT})
     show_chart(fig)
     if box := opened("Data behind the chart", key="heat_data"):
@@ -127,7 +127,7 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
         chart.add_bar(name=side, x=shown["metric"].map(glossary.TITLES).fillna("Accuracy (all rows)"),
                       y=shown[side], marker_color=OKABE_ITO[i])
     chart.update_layout(barmode="group", height=380, margin={"t": TITLED_TOP},
-                        title=f"Before and after mitigation: {html_text(grouping_name)}")
+                        title=f"Before and after mitigation: {chart_text(grouping_name)}")
     legend_above(chart)
     show_chart(chart)
     if box := opened("Data behind the chart", key="mitigation_data"):
@@ -175,7 +175,7 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                "Click a bar to look at that cohort in every panel.")
     worst = result.cohorts[:10]
     table = result.frame().head(10)
-    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"].map(html_text), orientation="h",
+    fig = go.Figure(go.Bar(x=table["error_rate"], y=table["description"].map(chart_text), orientation="h",
                            marker_color=OKABE_ITO[5],
                            error_x={"type": "data", "symmetric": False,
                                     "array": table["ci95"].str[1] - table["error_rate"],
@@ -204,11 +204,11 @@ def error_panel(ctx: AuditContext, key: str) -> None:
                           help="Error rate for every pair of bins of two columns (numbers in five quantile bins). "
                                "Click a cell to look at its rows in every panel.")
     rate, count = cached_heatmap(key, first, second, ctx)
-    heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[html_text(c) for c in rate.columns],
-                                y=[html_text(i) for i in rate.index], colorscale="Cividis",
+    heat = go.Figure(go.Heatmap(z=rate.to_numpy(), x=[chart_text(c) for c in rate.columns],
+                                y=[chart_text(i) for i in rate.index], colorscale="Cividis",
                                 colorbar={"title": "error rate"}, text=count.to_numpy().astype(str),
                                 texttemplate="n=%{text}"))
-    heat.update_layout(xaxis_title=html_text(second), yaxis_title=html_text(first), height=380,
+    heat.update_layout(xaxis_title=chart_text(second), yaxis_title=chart_text(first), height=380,
                        margin={"r": COLORBAR_RIGHT})
     point = _picked(show_chart(heat, on_select="rerun", selection_mode="points",
                                key=f"cohort_heat_{key}_{first}_{second}"))
@@ -234,7 +234,7 @@ def counterfactual_panel(ctx: AuditContext, key: str) -> None:
         show_error(e)
         return
     pairs = report.pairs
-    labels = (pairs["term_a"] + " → " + pairs["term_b"]).map(html_text)
+    labels = (pairs["term_a"] + " → " + pairs["term_b"]).map(chart_text)
     fig = go.Figure()
     fig.add_bar(name="flip rate", x=labels, y=pairs["flip_rate"], marker_color=OKABE_ITO[5])
     fig.add_bar(name="mean score shift", x=labels, y=pairs["mean_score_shift"], marker_color=OKABE_ITO[0])

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from auditkit.markup import plain
 from auditkit.store import AuditStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -51,7 +52,7 @@ def test_auth_configured_and_nobody_signed_in_shows_only_the_login(workspace):
 def test_signed_in_user_not_in_the_roles_file_is_told_why(workspace):
     at = _app({"is_logged_in": True, "email": "eve@example.org"}, workspace)
     assert not at.exception
-    assert any("eve@example\\.org has no role in this AuditKit workspace" in e.value for e in at.error)
+    assert any(plain("eve@example.org has no role in this AuditKit workspace") in e.value for e in at.error)
     assert [b.label for b in at.button] == ["Sign out"]
 
 
@@ -64,7 +65,7 @@ def test_local_mode_without_auth(workspace):
 def test_reviewer_sees_no_upload_controls(workspace):
     at = _app({"is_logged_in": True, "email": "Rob@Example.org", "name": "Rob"}, workspace, "pages/setup.py")
     assert not at.exception
-    assert "Signed in as **Rob@Example\\.org** (reviewer)" in [c.value for c in at.sidebar.caption]
+    assert f"Signed in as **{plain('Rob@Example.org')}** (reviewer)" in [c.value for c in at.sidebar.caption]
     assert not at.get("file_uploader")
     assert "Uploading data and models is for users with the analyst role" in _infos(at)
 
@@ -86,7 +87,7 @@ def test_reviewer_gets_the_sign_off_form_without_a_name_field(workspace):
     at = _stored_report("rob@example.org", workspace)
     assert not at.exception
     assert not at.text_input  # no name to type: the signed-in identity is recorded
-    assert "Signing as rob@example\\.org." in [c.value for c in at.caption]
+    assert f"Signing as {plain('rob@example.org')}." in [c.value for c in at.caption]
     assert "Record sign-off" in [b.label for b in at.button]
     assert "Record this audit in the store" not in [b.label for b in at.button]
 

@@ -2,12 +2,13 @@
 exports (model card, HTML, PDF) of an audit whose names, file name and model-card text are hostile."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from markdown_it import MarkdownIt
 
-from auditkit.markup import html_text, plain
+from auditkit.markup import WORD_JOINER, chart_text, html_text, plain
 from auditkit.report import huggingface_model_card, read_card_file, render_report
 from auditkit.report.errors import ReportError
 
@@ -40,7 +41,7 @@ _MARKUP_TAGS = re.compile(r"<(?!/?p>|br />)[a-z/]", re.IGNORECASE)  # any tag ex
 
 def _rendered_text(html: str) -> str:
     """The text a browser would show for `html` made of paragraphs and line breaks only."""
-    text = re.sub(r"<br />\n?|</?p>", "\n", html)
+    text = re.sub(r"<br />\n?|</?p>", "\n", html).replace(WORD_JOINER, "")  # word joiners are invisible
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
 
 
@@ -53,10 +54,27 @@ def test_plain_renders_every_hostile_string_as_the_characters_typed(name):
     assert shown == [line.strip() for line in text.splitlines()]  # every character shown, line by line
 
 
+# What GitHub-flavoured Markdown (Streamlit's, the Hugging Face Hub's) and Streamlit look for in text once the
+# escapes are resolved: bare URLs and e-mail addresses (the regular expressions of Streamlit's bundled
+# mdast-util-gfm-autolink-literal), Streamlit's icons and emoji codes.
+_TEXT_PATTERNS = [re.compile(r"(https?://|www(?=\.))([-.\w]+)", re.IGNORECASE),
+                  re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)"), re.compile(r":material/"),
+                  re.compile(r":[a-z0-9_+-]+:")]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_no_url_address_or_icon_code_survives_in_the_shown_text(name):
+    html = _RENDER.render(plain(HOSTILE[name], lines=True))
+    text = re.sub(r"<[^>]+>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    assert not [p.pattern for p in _TEXT_PATTERNS if p.search(text)], text
+
+
 def test_plain_escapes_exactly_the_markup_characters():
-    assert plain("![x](http://a.b/c.png)") == r"\!\[x\]\(http\://a\.b/c\.png\)"
+    wj = WORD_JOINER
+    assert plain("![x](http://a.b/c.png)") == rf"\!\[x\]\(http\:{wj}//a\.b/c\.png\)"
     assert plain("group 'x' has 10 rows, 5% of 200") == r"group 'x' has 10 rows, 5% of 200"
-    assert plain(":red[x] $y$ a|b ~z~ a=b &c") == r"\:red\[x\] \$y\$ a\|b \~z\~ a\=b \&c"
+    assert plain(":red[x] $y$ a|b ~z~ a=b &c") == rf"\:{wj}red\[x\] \$y\$ a\|b \~z\~ a\=b \&c"
+    assert plain("ann@example.org www.x.org") == rf"ann@{wj}example\.org www{wj}\.x\.org"
     assert plain("<b>") == r"\<b\>"
     assert plain(3.5) == r"3\.5"
 
@@ -71,6 +89,11 @@ def test_plain_keeps_one_line_unless_asked_and_never_indents():
 def test_html_text_escapes_tags_quotes_and_ampersands():
     assert html_text('<a href="javascript:x">&</a>') == "&lt;a href=&quot;javascript:x&quot;&gt;&amp;&lt;/a&gt;"
     assert html_text("it's") == "it&#x27;s"
+
+
+def test_chart_text_escapes_what_starts_a_tag_and_keeps_quotes_plotly_would_show_as_entities():
+    assert chart_text('<a href="x">&</a>') == '&lt;a href="x"&gt;&amp;&lt;/a&gt;'
+    assert html.unescape(chart_text('<b>"it\'s"</b> &amp;')) == '<b>"it\'s"</b> &amp;'
 
 
 def _hostile_audit() -> dict:

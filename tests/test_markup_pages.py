@@ -16,7 +16,7 @@ from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.fairness.section import build_section
-from auditkit.markup import html_text, plain
+from auditkit.markup import chart_text, plain
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ["![beacon](http://127.0.0.1:9/beacon.png)", "[click](javascript:alert(1))",
@@ -63,7 +63,7 @@ def test_fairness_page_escapes_hostile_group_names_in_warnings_and_charts(tmp_pa
     assert_no_raw_markup(at)
     [chart] = at.get("plotly_chart")
     groups = json.loads(chart.proto.spec)["data"][0]["x"]
-    assert set(groups) == {"plain", *map(html_text, HOSTILE)}  # Plotly shows entities as the characters
+    assert set(groups) == {"plain", *map(chart_text, HOSTILE)}  # Plotly shows entities as the characters
     assert not any("<a " in g or "<https" in g for g in groups)
 
 

@@ -17,7 +17,7 @@ from auditkit.chart_style import OKABE_ITO, TEMPLATE
 from auditkit.fairness.glossary import TITLES
 from auditkit.fairness.policy import DEFAULT_THRESHOLDS, Check, judge
 from auditkit.fairness.thresholds import ThresholdSweep
-from auditkit.markup import html_text
+from auditkit.markup import chart_text
 
 BAR_METRICS = ("selection_rate", "recall", "false_positive_rate")
 CURVES = ("demographic_parity_difference", "equalized_odds_difference", "equal_opportunity_difference")
@@ -53,7 +53,7 @@ def threshold_explorer(
     thresholds = sweep.thresholds
     first = sweep.index_of(start)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.09)
-    groups = [html_text(g) for g in grouping.groups]  # data, shown as typed: Plotly reads tags in chart text
+    groups = [chart_text(g) for g in grouping.groups]  # data, shown as typed: Plotly reads tags in chart text
     for i, metric in enumerate(BAR_METRICS):
         fig.add_bar(name=TITLES[metric], x=groups, y=_values(grouping.metrics[metric][first]),
                     marker_color=OKABE_ITO[i], row=1, col=1)
@@ -89,7 +89,7 @@ def threshold_explorer(
     fig.update_layout(
         template=TEMPLATE, barmode="group", height=height, margin={"t": 110, "b": 225},  # legend, slider and axis titles below
         legend={"orientation": "h", "y": -0.2, "x": 0},
-        xaxis={"title": html_text(grouping.name)}, yaxis={"title": "rate", "range": [0, 1.05]},
+        xaxis={"title": chart_text(grouping.name)}, yaxis={"title": "rate", "range": [0, 1.05]},
         xaxis2={"title": "threshold"}, yaxis2={"title": "disparity"},
         sliders=[{"active": first, "steps": steps, "x": 0, "len": 1, "y": -0.36, "pad": {"t": 30},
                   "currentvalue": {"prefix": "Decision threshold: ", "font": {"size": 14}},
