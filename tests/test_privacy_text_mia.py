@@ -9,11 +9,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
 from auditkit.inference.runner import predict
+from auditkit.markup import plain
 from auditkit.privacy.membership import (
     logit_loss_and_confidence, membership_audit_text, probability_loss_and_confidence, text_logits,
 )
@@ -115,13 +116,17 @@ def test_untrained_text_model_does_not_leak(tmp_path):
 
 
 def _text_context(frame: pd.DataFrame, sensitive: tuple[str, ...], model, tok, tmp_path) -> AuditContext:
-    """An audit context of the two-class text model on `frame` (labels are also the predictions)."""
+    """An audit context of the two-class text model on `frame` (labels are also the predictions), the model saved
+    as a Hugging Face folder and loaded in its worker."""
+    folder = tmp_path / "bert-classes"
+    model.config.id2label, model.config.label2id = {0: "class_0", 1: "class_1"}, {"class_0": 0, "class_1": 1}
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
     spec = AuditSpec(target="label", sensitive=sensitive, features=(), text_column="text")
-    loaded = LoadedModel(kind="text", module=model, sha256="t" * 64, fmt="hf", n_outputs=2, tokenizer=tok,
-                         class_names=("class_0", "class_1"), max_length=32)
+    settings = Settings(home=tmp_path / "home")
     y_true = frame["label"].to_numpy(dtype=str)
-    return AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"),
-                        Settings(home=tmp_path), model=loaded)
+    return AuditContext(spec, frame, "d" * 64, y_true, y_true, None, ("class_0", "class_1"), settings,
+                        model=load_model(folder, settings=settings))
 
 
 def test_section_runs_text_mia_on_split_rows(overfit, tmp_path):
@@ -169,7 +174,8 @@ def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkey
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Attack AUC"] == f"{attack.auc:.3f}"
-    assert any("TF-IDF" in c.value for c in at.caption)
+    notes = [plain(n) for n in attack.notes]  # the attack's notes, shown as written
+    assert any("TF-IDF" in n for n in attack.notes) and set(notes) <= {c.value for c in at.caption}
     at.session_state["privacy_tab"] = "Train privately"
     at.run()
     layers = next(n for n in at.number_input if n.label == "Trainable encoder layers")
