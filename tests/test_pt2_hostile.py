@@ -23,6 +23,7 @@ import torch
 
 import auditkit
 from auditkit.checkpoints.pt2 import inspect_pt2, load_pt2
+from auditkit.checkpoints.pt2_program import check_program
 from auditkit.cli import main
 from auditkit.config import Settings
 from auditkit.errors import AuditkitError, ModelLoadError, UnsafeModelError
@@ -462,3 +463,41 @@ def test_a_text_encoder_passes_the_operator_list_and_is_refused_only_as_not_tabu
     with pytest.raises(ModelLoadError, match=r"input is not a float32 tensor \[batch, n_features\]"):
         inspect_pt2(tmp_path / "text.pt2")
 
+
+
+# --- malformed archives: a message, never a traceback -----------------------------
+
+def _paths(value: Any, prefix: tuple = ()):
+    """Every key or index path in a JSON value."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield (*prefix, key)
+        yield from _paths(item, (*prefix, key))
+
+
+def _mutated(value: Any, path: tuple, new: Any) -> Any:
+    copy = json.loads(json.dumps(value))
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return copy
+
+
+@pytest.mark.parametrize("member", ["models/model.json", "data/weights/model_weights_config.json"])
+def test_every_field_of_the_wrong_type_gets_a_message_never_a_traceback(member, template, tmp_path):
+    with zipfile.ZipFile(io.BytesIO(template)) as zf:
+        original = json.loads(zf.read(f"m/{member}"))
+    outcomes = {"accepted": 0, "refused": 0}
+    for path in _paths(original):
+        for value in (None, 7, "x", [], {}):
+            data = json.dumps(_mutated(original, path, value)).encode()
+            try:
+                if member == "models/model.json":  # the program alone is checked by a pure function of its bytes
+                    check_program(f"m/{member}", data)
+                else:
+                    inspect_pt2(edited(template, tmp_path / "m.pt2", replace_members={member: data}))
+                outcomes["accepted"] += 1
+            except AuditkitError:
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 0  # any other exception would have failed the test

@@ -63,15 +63,15 @@ def load_pt2(path: Path, sha256: str, settings: Settings | None = None) -> Loade
     with tempfile.TemporaryDirectory(prefix="auditkit-pt2-") as scratch:
         rebuilt = _write_checked(checked, Path(scratch) / "model.pt2")
         try:
-            program = torch.export.load(str(rebuilt))
-        except Exception as e:  # a malformed archive raises many kinds of errors
+            module = torch.export.load(str(rebuilt)).module()
+            with torch.inference_mode():
+                out = module(torch.zeros(2, checked.n_features))
+        except Exception as e:  # a malformed program raises many kinds of errors
             raise ModelLoadError(f"the .pt2 file cannot be loaded ({type(e).__name__}: {e}). "
                                  "Fix: re-export it with torch.export.") from None
-    module = program.module()
-    with torch.inference_mode():
-        out = module(torch.zeros(2, checked.n_features))
-    if out.ndim not in (1, 2):
-        raise ModelLoadError(f"the model returns a tensor of shape {tuple(out.shape)}; expected logits [batch] or [batch, n_classes].")
+    if not isinstance(out, torch.Tensor) or out.ndim not in (1, 2):
+        shown = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelLoadError(f"the model returns {shown}; expected logits [batch] or [batch, n_classes].")
     n_outputs = 1 if out.ndim == 1 else int(out.shape[1])
     return LoadedModel(kind="tabular", module=module, sha256=sha256, fmt="pt2", n_outputs=n_outputs,
                        n_features=checked.n_features)

@@ -193,17 +193,15 @@ def _extent(rel: str, fqn: str, meta: Any) -> tuple[int, int]:
     """(dtype, bytes) of the storage a strided tensor needs: offset + sum((size - 1) * stride) + 1 elements."""
     bad = UnsafeModelError(f"the .pt2 archive member '{rel}' describes '{fqn}' with a malformed or unsupported "
                            f"tensor layout (CPU, strided, plain dtypes only). Refused. {_REEXPORT}")
-    if not isinstance(meta, dict) or meta.get("dtype") not in _ITEMSIZE or meta.get("layout") != _STRIDED \
-            or (meta.get("device") or {}).get("type") != "cpu":
-        raise bad
     try:
+        plain = meta["dtype"] in _ITEMSIZE and meta["layout"] == _STRIDED and meta["device"]["type"] == "cpu"
         sizes = [s["as_int"] for s in meta["sizes"]]
         strides = [s["as_int"] for s in meta["strides"]]
         offset = meta["storage_offset"]["as_int"]
     except (KeyError, TypeError):
         raise bad from None
     values = [*sizes, *strides, offset]
-    if len(sizes) != len(strides) or not all(type(v) is int and v >= 0 for v in values):
+    if not plain or len(sizes) != len(strides) or not all(type(v) is int and v >= 0 for v in values):
         raise bad
     if 0 in sizes:
         return meta["dtype"], 0

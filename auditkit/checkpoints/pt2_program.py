@@ -57,6 +57,14 @@ def check_program(member: str, data: bytes) -> CheckedProgram:
         _walk(program)
     except (ValueError, RecursionError):
         raise UnsafeModelError(f"the .pt2 archive member '{member}' is not valid JSON. Refused. {_REEXPORT}") from None
+    try:
+        return _check(member, program)
+    except (TypeError, AttributeError, KeyError, IndexError) as e:  # a field of the wrong type or shape
+        raise UnsafeModelError(f"the .pt2 archive member '{member}' is not a well-formed serialized program "
+                               f"({type(e).__name__}: {e}). Refused. {_REEXPORT}") from None
+
+
+def _check(member: str, program: Any) -> CheckedProgram:
     if not isinstance(program, dict) or not isinstance(program.get("graph_module"), dict):
         raise UnsafeModelError(f"the .pt2 archive member '{member}' is not a serialized program. Refused. {_REEXPORT}")
     if program.get("guards_code"):
