@@ -180,7 +180,7 @@ def test_bad_roles_files_are_refused_naming_the_problem(text, message, tmp_path)
 
 
 def test_the_data_file_is_hashed_once_per_recorded_audit(store, data, settings, monkeypatch):
-    import auditkit.audit
+    import auditkit.prepare
     import auditkit.service
     from auditkit.hashing import sha256_source
 
@@ -191,7 +191,7 @@ def test_the_data_file_is_hashed_once_per_recorded_audit(store, data, settings, 
         return sha256_source(source)
 
     monkeypatch.setattr(auditkit.service, "sha256_source", counted)
-    monkeypatch.setattr(auditkit.audit, "sha256_source", counted)
+    monkeypatch.setattr(auditkit.prepare, "sha256_source", counted)
     run = audit_and_record(data, SPEC, settings=settings, store=store)
     assert calls == [data]
     assert store.get(run.audit_id).data_sha256 == run.audit["inputs"]["data_sha256"] == sha256_source(data)
