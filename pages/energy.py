@@ -59,7 +59,7 @@ def estimate_text(result: EnergyResult) -> str:
 def headline(result: EnergyResult) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Energy (kWh)", _fmt(result.kwh), help=HELP["kwh"])
-    c2.metric(f"CO2e (kg, {result.region})", _fmt(result.co2e_kg), help=HELP["co2e"])
+    c2.metric(f"CO2e (kg, {plain(result.region)})", _fmt(result.co2e_kg), help=HELP["co2e"])
     c3.metric("kWh per 1,000 predictions", _fmt(result.kwh_per_1k_predictions), help=HELP["per1k"])
     c4.metric("Method", result.method, help=HELP["method"])
     st.caption(estimate_text(result))
@@ -148,7 +148,7 @@ def training_form(ctx: AuditContext | None) -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("Accelerator-hours", _fmt(est.accelerator_hours), help="Total device time at sustained throughput.")
     c2.metric("kWh", _fmt(est.kwh), help="Accelerator-hours x power x PUE.")
-    c3.metric(f"kg CO2e ({est.region})", _fmt(est.co2e_kg), help=HELP["co2e"])
+    c3.metric(f"kg CO2e ({plain(est.region)})", _fmt(est.co2e_kg), help=HELP["co2e"])
     st.dataframe(pd.DataFrame([{"assumption": k, "value": str(v)} for k, v in est.to_dict()["accelerator"].items()]),
                  hide_index=True)
 

@@ -174,7 +174,7 @@ except AuditkitError as e:
     show_error(e)
     store, startup = None, None
 if startup is not None and not startup.ok:
-    st.warning(f"The store's start-up check found problems: integrity {startup.integrity}, missing blobs "
+    st.warning(f"The store's start-up check found problems: integrity {plain(startup.integrity)}, missing blobs "
                f"{len(startup.missing_blobs)}, damaged blobs {len(startup.damaged_blobs)}. "
                f"Run `python -m auditkit verify --startup` for details.")
 

@@ -80,7 +80,7 @@ except AuditkitError as e:
     show_error(e)
     st.stop()
 
-st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {', '.join(dataset.classes)}.")
+st.success(f"The dataset is valid: {len(dataset.frame):,} rows, classes {plain(', '.join(dataset.classes))}.")
 for warning in dataset.warnings:
     st.warning(plain(warning))
 with st.expander("Where to run (large data)"):
