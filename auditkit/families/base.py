@@ -94,6 +94,10 @@ class ModelFamily(ABC):
         check_feature_count(info, spec)
         return frame[list(spec.features)].to_numpy(dtype=np.float32), {"features": list(spec.features)}
 
+    def as_inputs(self, data: Any) -> Any:
+        """Data given to `predict` as this family's inputs: a list of strings, or a float32 matrix."""
+        return [str(t) for t in data] if self.input_role == "text" else np.asarray(data, dtype=np.float32)
+
     def columns(self, spec: AuditSpec) -> list[str]:
         """The dataset columns the model reads."""
         return [spec.text_column] if self.input_role == "text" and spec.text_column else list(spec.features)

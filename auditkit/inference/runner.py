@@ -49,7 +49,7 @@ def predict(model: ModelHandle, data: Sequence[str] | np.ndarray | pd.DataFrame,
     size = model.family.batch_size(dev.type) if batch_size is None else batch_size
     if not 1 <= size <= _MAX_BATCH:
         raise SettingsError(f"batch size {size} is out of range. Fix: use 1 to {_MAX_BATCH}.")
-    inputs = list(data) if model.family.input_role == "text" else np.asarray(data, dtype=np.float32)
+    inputs = model.family.as_inputs(data)
     start = time.perf_counter()
     logits = model.run(forward, model.family.name, inputs, batch_size=size, device=str(dev), progress=progress)
     probs = probabilities(np.asarray(logits, dtype=np.float32))
