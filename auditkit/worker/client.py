@@ -27,6 +27,7 @@ from auditkit.worker import codec
 from auditkit.worker.sandbox import Limits
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOAD_SECONDS = 600.0  # starting the worker and loading the model
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "AUDITKIT_PLUGINS")
 
 
@@ -85,6 +86,7 @@ class ModelWorker:
         """Start the worker and load the model in it; returns the model's description (`ModelInfo`)."""
         import torch
 
+        self.close()  # a worker that died leaves its scratch folder behind
         self._scratch = Path(tempfile.mkdtemp(prefix="auditkit-worker-"))
         gpu = torch.cuda.is_available()
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
@@ -103,7 +105,8 @@ class ModelWorker:
                         gpu=gpu)
         ready = self._exchange({"family": self.family, "path": str(self.path), "sha256": self.sha256,
                                 "settings": settings, "options": self.options, "scratch": str(self._scratch),
-                                "limits": dataclasses.asdict(limits), "readable": _readable(self.path)}, {})
+                                "limits": dataclasses.asdict(limits), "readable": _readable(self.path)}, {},
+                               seconds=LOAD_SECONDS)
         self.info, self.protections = ready["ready"], ready["protections"]
         return self.info
 
@@ -115,7 +118,7 @@ class ModelWorker:
             if self._proc is None or self._proc.poll() is not None:
                 self.start()
             return self._exchange({"op": op, "args": list(args), "kwargs": data, "callbacks": list(callbacks)},
-                                  callbacks)["result"]
+                                  callbacks, seconds=self.limits.call_seconds)["result"]
 
     def close(self) -> None:
         """Stop the worker and remove its scratch folder."""
@@ -129,9 +132,10 @@ class ModelWorker:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _exchange(self, message: dict[str, Any], callbacks: dict[str, Callable[..., Any]]) -> dict[str, Any]:
+    def _exchange(self, message: dict[str, Any], callbacks: dict[str, Callable[..., Any]], *,
+                  seconds: float) -> dict[str, Any]:
         assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
-        deadline = time.monotonic() + self.limits.call_seconds
+        deadline = time.monotonic() + seconds
         try:
             codec.write_message(self._proc.stdin, message)
             reader = _DeadlineReader(self._proc.stdout, deadline)
@@ -145,7 +149,7 @@ class ModelWorker:
                 codec.write_message(self._proc.stdin, {"value": value})
         except WorkerTimeout:
             self._kill()
-            raise WorkerTimeout(f"the model did not finish within {self.limits.call_seconds:.0f} s and was stopped. "
+            raise WorkerTimeout(f"the model did not finish within {seconds:.0f} s and was stopped. "
                                 "Fix: use a smaller sample, or raise AUDITKIT_WORKER_TIMEOUT_SECONDS.") from None
         except (EOFError, BrokenPipeError, OSError) as e:
             self._kill()
