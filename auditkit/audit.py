@@ -18,12 +18,12 @@ from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
-from auditkit.energy.section import build_section, start_meter
-from auditkit.engine_registry import AuditJob, EngineSetting
+from auditkit.energy.section import EnergyResult, energy_result, start_meter
+from auditkit.engine_registry import AuditJob, EngineRun, EngineSetting
 from auditkit.engines import engine_for
 from auditkit.families.handle import ModelHandle
 from auditkit.inference.runner import Progress
-from auditkit.sections import build_sections
+from auditkit.sections import ENERGY, build_sections
 from auditkit.sections import registered as registered_sections
 from auditkit.summary import inputs_section
 
@@ -55,6 +55,15 @@ def _inference_energy(energy: dict[str, Any], ctx: AuditContext) -> dict[str, An
     return energy
 
 
+def _energy(meter: Any, unavailable: dict | None, run: EngineRun) -> EnergyResult:
+    """The run's energy section: the meter's report so far (the reading of cached predictions when the run did not
+    infer), or why nothing could be measured."""
+    if meter is None:
+        return EnergyResult.from_dict(unavailable or {})
+    energy = energy_result(meter.report()).to_dict()
+    return EnergyResult.from_dict(_inference_energy(energy, run.ctx) if run.whole else energy)
+
+
 def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | ModelHandle | None = None,
               engine: str | EngineSetting | None = None, name: str = "", settings: Settings | None = None,
               device: str | None = None, batch_size: int | None = None, progress: Progress | None = None,
@@ -83,7 +92,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
                    batch_size=batch_size, progress=progress, allow_pickle_weights=allow_pickle_weights,
                    data_sha256=data_sha256)
     chosen.check(job)
-    meter, energy = start_meter(region, idle_seconds=settings.idle_seconds) if model is not None else (None, None)
+    meter, unavailable = start_meter(region, idle_seconds=settings.idle_seconds) if model is not None else (None, None)
     try:
         with _phase(meter, "load"):
             if isinstance(model, (str, Path)):
@@ -92,6 +101,8 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
             run = chosen.run(job)
         if meter is not None:
             meter.set_predictions("inference", run.inferred)
+        if model is not None:
+            run.ctx.once(ENERGY, lambda: lambda: _energy(meter, unavailable, run))
         data_name = name or (Path(data).name if isinstance(data, (str, Path)) else "")
         audit: dict[str, Any] = {"inputs": {**inputs_section(run.ctx, data_name=data_name), **run.inputs},
                                  "predictions": run.predictions, **run.computed}
@@ -99,14 +110,9 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
                                     meter=meter))
         if run.scale is not None:
             audit["scale"] = run.scale
-        if meter is not None:
-            energy = build_section(meter.report())
-            energy = _inference_energy(energy, run.ctx) if run.whole else energy
     finally:
         if meter is not None:
             meter.close()
-    if energy is not None:
-        audit["energy"] = energy
     return audit, run.ctx
 
 

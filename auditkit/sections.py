@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from auditkit.context import AuditContext
 
 NO_MODEL = "no model was loaded; explanations need a model"
+NO_ENERGY = "no model ran in this audit (its predictions came with the data), so there is no energy to measure"
+ENERGY = ("energy",)  # where the pipeline keeps the run's energy on the context (`AuditContext.once`)
 DUPLICATE = "A section named {0!r} is registered already; unregister it first or choose another name."
 UNKNOWN = "Unknown section {0!r}; registered sections are {1}."
 
@@ -42,7 +44,7 @@ class Section(Protocol):
     """One panel's section of audit.json."""
 
     name: str
-    phase: str
+    phase: str | None  # the energy-meter phase its build is measured in (None: not measured)
 
     def applies(self, ctx: "AuditContext") -> str | None: ...
 
@@ -79,7 +81,7 @@ def build_section(section: Section, ctx: "AuditContext", *, meter: Any = None) -
     if reason is not None:
         return Skipped(reason).to_dict()
     try:
-        with contextlib.nullcontext() if meter is None else meter.phase(section.phase):
+        with contextlib.nullcontext() if meter is None or section.phase is None else meter.phase(section.phase):
             return section.build(ctx).to_dict()
     except AuditkitError as e:
         return Failed(str(e)).to_dict()
@@ -135,9 +137,23 @@ class PrivacySection:
         return privacy_report(ctx)
 
 
+class EnergySection:
+    """Measured or estimated energy and CO2e of the run: loading, inference and the sections registered before it.
+
+    The pipeline keeps the run's energy on the context under `ENERGY` (a callable giving the `EnergyResult`, read
+    when this section is built, after the sections it measures); audits where no model ran have none.
+    """
+
+    name, phase = "energy", None
+
+    def applies(self, ctx: "AuditContext") -> str | None:
+        return None if ctx.recall(ENERGY) is not None else NO_ENERGY
+
+    def build(self, ctx: "AuditContext") -> SectionResult:
+        return ctx.recall(ENERGY)()
+
+
 register(FairnessSection())
 register(ExplanationsSection())
 register(PrivacySection())
-# Energy (`auditkit.energy.section.EnergyResult`) is measured over the whole run: loading, inference and the
-# sections above. The pipeline adds it after them from the run's energy meter; it is registered here, last, once
-# the meter is among the inputs a section's `build` receives.
+register(EnergySection())

@@ -19,7 +19,8 @@ from auditkit.hashing import params_hash
 from auditkit.markup import plain
 from pages._access import enforce_entry
 from pages._energy_results import cached_phase_bars, cached_variants
-from pages._shared import current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error
+from pages._shared import (current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error,
+                           show_outcome)
 
 enforce_entry()  # sign-in first, when configured
 
@@ -190,8 +191,9 @@ def main() -> None:
         training_form(None)
         return
     section = audit.get("energy")
-    if not section:
-        st.info("Energy is measured when the audit runs a model; this audit used stored predictions only.")
+    if not section or show_outcome("Energy measurement", section):
+        if not section:
+            st.info("Energy is measured when the audit runs a model; this audit used stored predictions only.")
         training_form(ctx)
         return
     result = EnergyResult.from_dict(section)

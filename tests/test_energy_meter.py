@@ -212,8 +212,23 @@ def _busy(cpu_seconds: float) -> float:
     return time.process_time() - start
 
 
+class _Alone:
+    """This process without its children: model workers and Ray started by other tests may still be running."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+
+    def children(self, recursive: bool = False) -> list:
+        return []
+
+    def cpu_times(self):  # noqa: ANN201
+        return self._process.cpu_times()
+
+
 def test_cpu_time_estimate_is_cpu_seconds_times_watts_and_never_zero():
-    meter = EnergyMeter("USA", [ProcessCpuSource(4.0)], sample_interval_s=None)
+    meter = EnergyMeter("USA", [ProcessCpuSource(4.0, process=_Alone())], sample_interval_s=None)
     meter.measure_idle(seconds=0.2)  # a sleeping process: (almost) no CPU time to subtract
     with meter.phase("inference", predictions=1000):
         used = _busy(0.5)

@@ -14,7 +14,8 @@ from auditkit.data.spec import AuditSpec
 from auditkit.errors import AuditkitError, DataValidationError, SettingsError
 from auditkit.outcome import Failed, Skipped, outcome_of
 from auditkit.report.content import build_content
-from auditkit.sections import DUPLICATE, NO_MODEL, UNKNOWN, build_sections, register, registered, unregister
+from auditkit.sections import (DUPLICATE, NO_ENERGY, NO_MODEL, UNKNOWN, build_sections, register, registered,
+                               unregister)
 from tests.builders import tabular_frame
 
 SPEC = AuditSpec(target="y", sensitive=("sex",), prediction_column="pred", score_column="score")
@@ -94,7 +95,8 @@ def test_a_registered_section_is_written_to_audit_json_after_the_built_in_ones(d
     audit, _ = run_audit(path, SPEC)
     written = json.loads(write_audit(audit, tmp_path / "out").read_text())
     assert written["row_count"] == {"rows": 200, "positives": int((frame.x1 > 0).sum())}
-    assert list(written) == ["inputs", "predictions", "fairness", "explanations", "privacy", "row_count"]
+    assert list(written) == ["inputs", "predictions", "fairness", "explanations", "privacy", "energy", "row_count"]
+    assert written["energy"] == {"skipped": NO_ENERGY}  # predictions only: no model ran
     assert [s.name for s in registered()][-1] == "row_count"
 
 
@@ -150,7 +152,7 @@ def test_registry_errors_name_the_problem():
     assert str(dup.value) == DUPLICATE.format("fairness")
     with pytest.raises(SettingsError) as unknown:
         build_sections(None, ["fairnes"])
-    assert str(unknown.value) == UNKNOWN.format("fairnes", "fairness, explanations, privacy")
+    assert str(unknown.value) == UNKNOWN.format("fairnes", "fairness, explanations, privacy, energy")
 
 
 def test_outcome_shapes_and_stored_audits():
@@ -158,3 +160,16 @@ def test_outcome_shapes_and_stored_audits():
     assert outcome_of({"method": None, "reason": "no model"}) == Skipped("no model")  # audits stored before
     assert outcome_of({"method": "deep", "reason": "x"}) is None
     assert outcome_of({"skipped": {"a": "b"}}) is None and outcome_of(None) is None
+
+
+def test_energy_is_the_last_built_in_section_and_measures_the_sections_before_it(tmp_path):
+    from tests.builders import tabular_model
+
+    path = tmp_path / "d.csv"
+    tabular_frame(200).to_csv(path, index=False)
+    spec = AuditSpec(target="y", sensitive=("sex",), features=("x1", "x2"))
+    audit, _ = run_audit(path, spec, model=tabular_model(tmp_path / "m.pt2"))
+    assert [s.name for s in registered()][:4] == ["fairness", "explanations", "privacy", "energy"]
+    phases = audit["energy"]["phases"]
+    assert {"load", "inference", "analysis", "explanations"} <= set(phases)
+    assert audit["energy"]["kwh"] == pytest.approx(sum(p["kwh"] for p in phases.values()))

@@ -209,6 +209,12 @@ def _sample(path: str | Path, spec: AuditSpec, model: ModelHandle | None, *, set
                    batch_size=batch_size)
 
 
+def sample_sections(computed: dict[str, Any]) -> list[str]:
+    """The sections built on the sample: every registered one the engine did not compute over every row, except
+    those measured over the whole run (the energy section, which has no meter phase of its own)."""
+    return [s.name for s in registered_sections() if s.name not in computed and s.phase is not None]
+
+
 def run_chunked(job: AuditJob, count: Callable[[AuditJob, Plan, int], Counted], *, engine: str,
                 sample_rows: int = DEFAULT_SAMPLE_ROWS) -> EngineRun:
     """Count the dataset chunk by chunk with `count` (`count_local`, or Ray's), then sample `sample_rows` rows for
@@ -247,7 +253,7 @@ def run_chunked(job: AuditJob, count: Callable[[AuditJob, Plan, int], Counted], 
         "rows_per_second": rows / counting_seconds if counting_seconds > 0 else None,
         "every_row": ["predictions", *computed],
         "sample": {"rows": int(len(ctx.frame)), "seed": SAMPLE_SEED,
-                   "sections": [s.name for s in registered_sections() if s.name not in computed]},
+                   "sections": sample_sections(computed)},
     }
     inputs = {"data_sha256": data_sha, "rows": rows, "classes": list(classes), "columns": p.spec.roles(),
               "warnings": list(result.warnings)}
