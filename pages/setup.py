@@ -75,6 +75,9 @@ try:
         model = cached_model(str(model_path), model_path.name)
         st.success(f"Model loaded safely in its own contained process: {model.fmt}, {model.family.kind}, "
                    f"{model.n_classes} classes.")
+        missing = "; ".join(f"{k}: {v}" for k, v in model.protections["missing"].items())
+        st.caption(plain(f"In force: {', '.join(model.protections['applied'])}."
+                         + (f" Not available here: {missing}." if missing else "")))
     dataset = load_dataset(data_path, spec, settings=settings(), needs_features=bool(model_file) and spec.text_column is None)
 except AuditkitError as e:
     show_error(e)

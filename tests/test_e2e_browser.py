@@ -176,7 +176,7 @@ def test_upload_csv_and_checkpoint_then_audit(app, page, tmp_path):
     choose(page, "Label (what the model predicts)", "y")
     choose(page, "Sensitive attributes", "sex")
     page.get_by_text("The dataset is valid: 400 rows").wait_for()
-    assert page.get_by_text("Model loaded safely: pt2, tabular").count() == 1
+    assert page.get_by_text("Model loaded safely in its own contained process: pt2, tabular").count() == 1
     assert_clean(page, "setup with roles")
     screenshot(page, "30-setup-uploaded")
 
