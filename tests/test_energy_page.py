@@ -10,7 +10,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from auditkit.checkpoints.handle import LoadedModel
+from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.context import AuditContext
 from auditkit.data.spec import AuditSpec
@@ -20,7 +20,7 @@ from auditkit.energy.meter import EnergyMeter
 from auditkit.energy.phase_chart import phase_bars
 from auditkit.energy.section import EnergyResult, build_section, phases_frame
 from auditkit.energy.sources import ConstantPowerSource, ProcessCpuSource
-from auditkit.tabular import TabularMLP
+from auditkit.tabular import TabularMLP, export_tabular
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "energy.py")
 
@@ -49,11 +49,11 @@ def _context(tmp_path) -> AuditContext:
     frame["g"] = rng.choice(["x", "y"], 120)
     frame["label"] = rng.choice(["0", "1"], 120)
     torch.manual_seed(0)
-    model = LoadedModel(kind="tabular", module=TabularMLP(3, hidden=(8,)).eval(), sha256="a" * 64, fmt="pt2",
-                        n_outputs=1, n_features=3)
+    settings = Settings(home=tmp_path / "home")
+    model = load_model(export_tabular(TabularMLP(3, hidden=(8,)), 3, tmp_path / "m.pt2"), settings=settings)
     spec = AuditSpec(target="label", sensitive=("g",), features=("a", "b", "c"))
     return AuditContext(spec, frame, "b" * 64, frame["label"].to_numpy(str), frame["label"].to_numpy(str), None,
-                        ("0", "1"), Settings(home=tmp_path), model=model)
+                        ("0", "1"), settings, model=model)
 
 
 def _app(section: dict | None, ctx=None, tab: str | None = None) -> AppTest:
