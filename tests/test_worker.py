@@ -135,3 +135,20 @@ def test_a_worker_that_sends_an_object_is_refused(model):
 def test_only_registered_functions_run_in_the_worker(model):
     with pytest.raises(TypeError, match="is not registered with worker_op"):
         model.run(print, "hello")
+
+
+def test_a_fresh_worker_decodes_a_record_of_a_module_it_has_not_imported(tmp_path):
+    """The SHAP background (a registered record of auditkit.explain.base) as the first request of a new worker."""
+    from auditkit.explain import model_ops, summarize_background
+    from tests.builders import in_process
+
+    path = tabular_model(tmp_path / "fresh.pt2", n_features=3)
+    fresh = load_model(path)
+    fresh.worker.close()  # the next call starts a new worker process
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    options = dict(background=summarize_background(x, size=10, seed=0), method="deep", output_index=None,
+                   feature_names=("a", "b", "c"), seed=0)
+    attribution = fresh.run(model_ops.shap_rows, x[:5], **options)
+    want = model_ops.shap_rows(in_process(path), x[:5], **options)
+    np.testing.assert_allclose(attribution.values, want.values, atol=1e-6)
+    assert attribution.values.shape == (5, 3) and attribution.additivity_error < 1e-5

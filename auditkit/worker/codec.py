@@ -4,12 +4,14 @@ A message is a JSON tree plus raw buffers. The tree holds None, booleans, number
 everything else as a tagged node: lists, tuples, dicts (any encodable keys), NumPy arrays of numeric, boolean or
 fixed-width string dtypes (raw bytes in a buffer), object arrays of plain values, NumPy scalars, torch tensors
 (decoded as tensors, their bytes as an array), pandas DataFrames and Series, bytes, and the dataclasses
-registered with `transferable`. Decoding builds only those; an unknown tag, dtype or class is an error, and a
-buffer must hold exactly the bytes its shape and dtype say. No pickle is involved in either direction.
+registered with `transferable`. Decoding builds only those; an unknown tag, dtype or class is an error (the worker
+first imports the AuditKit module a class names, `import_types_from`), and a buffer must hold exactly the bytes
+its shape and dtype say. No pickle is involved in either direction.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 import struct
@@ -22,6 +24,7 @@ from auditkit.errors import AuditkitError
 
 T = TypeVar("T")
 _TYPES: dict[str, type] = {}
+_IMPORTABLE: set[str] = set()  # packages whose modules decoding may import (the worker only)
 _DTYPE_KINDS = "biufU"  # bool, signed, unsigned, float, fixed-width unicode
 _MAX_DEPTH = 64
 _LEN = struct.Struct("<Q")
@@ -37,6 +40,13 @@ def transferable(cls: type[T]) -> type[T]:
         raise TypeError(f"{cls.__name__} is not a dataclass")
     _TYPES[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return cls
+
+
+def import_types_from(package: str) -> None:
+    """Let decoding import the module of a dataclass named under `package` that is not registered yet (its module
+    registers it). The worker calls this for the app's requests, whose argument types it may not have imported
+    yet; the app never does, so a worker cannot make the app import anything."""
+    _IMPORTABLE.add(package)
 
 
 def encode(obj: Any) -> tuple[bytes, list[memoryview]]:
@@ -187,11 +197,22 @@ def _decode(node: Any, buffers: list[bytes], depth: int) -> Any:
         return pd.Series(_decode(node["v"], buffers, d), index=_decode(node["i"], buffers, d),
                          name=_decode(node["n"], buffers, d))
     if tag == "dc":
-        cls = _TYPES.get(node["cls"])
+        cls = _TYPES.get(node["cls"]) or _import_type(str(node["cls"]))
         if cls is None:
             raise CodecError(f"the worker sent a {node['cls']!r}, which is not a registered result type")
         return cls(**{str(k): _decode(v, buffers, d) for k, v in node["f"].items()})
     raise CodecError(f"the worker message holds an unknown kind of value ({tag!r})")
+
+
+def _import_type(name: str) -> type | None:
+    """The registered dataclass `name` after importing its module, when `import_types_from` allows that module."""
+    module = name.rpartition(".")[0]
+    if any(module == p or module.startswith(p + ".") for p in _IMPORTABLE):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return None
+    return _TYPES.get(name)
 
 
 def _hashable(key: Any) -> Any:

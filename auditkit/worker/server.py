@@ -18,6 +18,7 @@ MAX_REQUEST = 1 << 40
 
 def main() -> int:
     """Serve one model until stdin closes."""
+    codec.import_types_from("auditkit")  # a request may carry a record type of a module not imported here yet
     inp = os.fdopen(os.dup(0), "rb")
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
