@@ -152,3 +152,16 @@ def test_a_fresh_worker_decodes_a_record_of_a_module_it_has_not_imported(tmp_pat
     want = model_ops.shap_rows(in_process(path), x[:5], **options)
     np.testing.assert_allclose(attribution.values, want.values, atol=1e-6)
     assert attribution.values.shape == (5, 3) and attribution.additivity_error < 1e-5
+
+
+@worker_op
+def exit_with_message(model: object) -> None:
+    import sys
+
+    print("the model's own last words", file=sys.stderr, flush=True)
+    os._exit(3)
+
+
+def test_a_worker_that_exits_by_itself_is_reported_with_its_last_words(model):
+    with pytest.raises(WorkerError, match="stopped unexpectedly \\(the model's own last words\\)"):
+        model.run(exit_with_message)

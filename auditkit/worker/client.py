@@ -152,8 +152,9 @@ class ModelWorker:
             raise WorkerTimeout(f"the model did not finish within {seconds:.0f} s and was stopped. "
                                 "Fix: use a smaller sample, or raise AUDITKIT_WORKER_TIMEOUT_SECONDS.") from None
         except (EOFError, BrokenPipeError, OSError) as e:
+            why = self._why(e)
             self._kill()
-            raise WorkerError(f"the model worker stopped unexpectedly ({self._why(e)}). The model may have run out of "
+            raise WorkerError(f"the model worker stopped unexpectedly ({why}). The model may have run out of "
                               "memory or CPU time (AUDITKIT_WORKER_MEMORY_GB, AUDITKIT_WORKER_CPU_SECONDS).") from None
         except codec.CodecError as e:
             self._kill()
@@ -163,7 +164,11 @@ class ModelWorker:
         return reply
 
     def _why(self, e: BaseException) -> str:
-        code = self._proc.poll() if self._proc is not None else None
+        """Why the worker stopped: the signal that killed it, else the last line it wrote to its log."""
+        try:
+            code = self._proc.wait(timeout=2) if self._proc is not None else None
+        except subprocess.TimeoutExpired:
+            code = None
         if code is not None and code < 0:
             return f"killed by signal {signal.Signals(-code).name}"
         log = self._scratch / "worker.log" if self._scratch else None
