@@ -4,8 +4,8 @@ import streamlit as st
 from auditkit.access import acting_as
 from auditkit.config import check_environment
 from auditkit.errors import AuditkitError
-from pages._access import gate, show_user
-from pages._shared import favicon, open_store, show_error, warm_up
+from dashboard.access import gate, show_user
+from dashboard.shared import favicon, open_store, show_error, warm_up
 
 st.set_page_config(page_title="AuditKit", page_icon=favicon(), layout="wide")
 try:

@@ -17,10 +17,10 @@ from auditkit.energy.section import EnergyResult, components_frame, phases_frame
 from auditkit.errors import AuditkitError
 from auditkit.hashing import params_hash
 from auditkit.markup import plain
-from pages._access import enforce_entry
-from pages._energy_results import cached_phase_bars, cached_variants
-from pages._shared import (current_audit, current_context, opened, selected_tab, show_chart, show_empty_state, show_error,
-                           show_outcome)
+from dashboard.access import enforce_entry
+from dashboard.energy_results import cached_phase_bars, cached_variants
+from dashboard.shared import (current_audit, current_context, opened, selected_tab, show_chart, show_empty_state,
+                              show_error, show_outcome)
 
 enforce_entry()  # sign-in first, when configured
 

@@ -19,10 +19,10 @@ from auditkit.explain.tabular import TabularExplanation, explain_tabular_audit
 from auditkit.explain.text import TextExplanation, explain_text_audit
 from auditkit.jobs import BackgroundJob
 from auditkit.markup import chart_text, plain
-from pages._access import enforce_entry
-from pages._explain_results import cached_run, keep_run, row_explanation, text_attention, text_ig, text_row
-from pages._shared import (current_context, ended_job, selected_tab, session_jobs, show_chart, show_empty_state,
-                           show_error)
+from dashboard.access import enforce_entry
+from dashboard.explain_results import cached_run, keep_run, row_explanation, text_attention, text_ig, text_row
+from dashboard.shared import (current_context, ended_job, selected_tab, session_jobs, show_chart, show_empty_state,
+                              show_error)
 
 enforce_entry()  # sign-in first, when configured
 

@@ -17,12 +17,12 @@ from auditkit.fairness.errors_analysis import heatmap_cell_rows
 from auditkit.fairness.mitigation import CONSTRAINTS, FRONT_DISPARITY, METHOD_TITLES, applicable_methods
 from auditkit.fairness.policy import check_sentence
 from auditkit.markup import chart_text, plain
-from pages._access import enforce_entry
-from pages._fairness_results import (cached_bars, cached_counterfactual, cached_errors, cached_explorer,
-                                     cached_heatmap, cached_mitigation, cached_report, cached_sweep, compared,
-                                     context_key)
-from pages._shared import (current_context, opened, selected_tab, set_cohort, show_chart, show_empty_state,
-                           show_error, show_verdict)
+from dashboard.access import enforce_entry
+from dashboard.fairness_results import (cached_bars, cached_counterfactual, cached_errors, cached_explorer,
+                                        cached_heatmap, cached_mitigation, cached_report, cached_sweep, compared,
+                                        context_key)
+from dashboard.shared import (current_context, opened, selected_tab, set_cohort, show_chart, show_empty_state,
+                              show_error, show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 

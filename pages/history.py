@@ -10,8 +10,8 @@ from auditkit.markup import plain
 from auditkit.policy import load_policy
 from auditkit.report import compare_audits
 from auditkit.store import AuditRecord
-from pages._access import enforce_entry
-from pages._shared import AUDIT, CONTEXT, open_store, show_error
+from dashboard.access import enforce_entry
+from dashboard.shared import AUDIT, CONTEXT, open_store, show_error
 
 AUDIT_ID = "audit_id"
 POLICY = "report_policy"

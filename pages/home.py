@@ -3,8 +3,8 @@ import streamlit as st
 
 from auditkit.demo import DEMOS, demo_audit
 from auditkit.errors import AuditkitError
-from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._shared import PENDING, PendingAudit, settings, show_error
+from dashboard.access import allowed, enforce_entry, explain_not_allowed
+from dashboard.shared import PENDING, PendingAudit, settings, show_error
 
 enforce_entry()  # sign-in first, when configured
 

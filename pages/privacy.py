@@ -23,10 +23,10 @@ from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
 from auditkit.privacy.text import dp_finetune_model, safetensors_bytes
 from auditkit.privacy.training import DPResult, dp_train
-from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._privacy_results import cached_epsilon, cached_noise, cached_section
-from pages._shared import (current_context, ended_job, opened, selected_tab, session_jobs, show_chart, show_empty_state,
-                           show_error, show_outcome)
+from dashboard.access import allowed, enforce_entry, explain_not_allowed
+from dashboard.privacy_results import cached_epsilon, cached_noise, cached_section
+from dashboard.shared import (current_context, ended_job, opened, selected_tab, session_jobs, show_chart,
+                              show_empty_state, show_error, show_outcome)
 
 enforce_entry()  # sign-in first, when configured
 

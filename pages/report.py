@@ -16,9 +16,9 @@ from auditkit.policy import DEFAULT_POLICY_PATH, Policy, Scorecard, evaluate, pa
 from auditkit.report import CARD_FIELDS, EXTENSIONS, MEDIA_TYPES, model_card_fields, summary_sentences
 from auditkit.service import record_audit, sign_off
 from auditkit.store import AuditStore
-from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._report_results import cached_policy, cached_report
-from pages._shared import current_audit, open_store, opened, show_empty_state, show_error, show_verdict
+from dashboard.access import allowed, enforce_entry, explain_not_allowed
+from dashboard.report_results import cached_policy, cached_report
+from dashboard.shared import current_audit, open_store, opened, show_empty_state, show_error, show_verdict
 
 AUDIT_ID = "audit_id"
 POLICY_TEXT = "report_policy_text"

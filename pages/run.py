@@ -3,9 +3,9 @@ import streamlit as st
 
 from auditkit.errors import AuditkitError
 from auditkit.markup import plain
-from pages._access import enforce_entry
-from pages._shared import (PENDING, current_audit, opened, run_pending, show_empty_state, show_error, show_outcome,
-                           show_verdict)
+from dashboard.access import enforce_entry
+from dashboard.shared import (PENDING, current_audit, opened, run_pending, show_empty_state, show_error, show_outcome,
+                              show_verdict)
 
 enforce_entry()  # sign-in first, when configured
 

@@ -8,9 +8,9 @@ from auditkit.errors import AuditkitError
 from auditkit.markup import plain
 from auditkit.prepare import load_dataset
 from auditkit.service import upload
-from pages._access import allowed, enforce_entry, explain_not_allowed
-from pages._setup_results import read_columns
-from pages._shared import PENDING, PendingAudit, cached_model, settings, show_error
+from dashboard.access import allowed, enforce_entry, explain_not_allowed
+from dashboard.setup_results import read_columns
+from dashboard.shared import PENDING, PendingAudit, cached_model, settings, show_error
 
 
 

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from auditkit.audit import run_audit
 from auditkit.data.spec import AuditSpec
 from auditkit.markup import plain
-from pages._shared import PendingAudit
+from dashboard.shared import PendingAudit
 from tests.test_scale_engine import logged_frame
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

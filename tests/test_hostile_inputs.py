@@ -276,5 +276,5 @@ def test_streamlit_server_config_is_hardened():
 
 
 def test_no_page_renders_user_data_as_html():
-    for page in sorted((ROOT / "pages").glob("*.py")) + [ROOT / "app.py"]:
+    for page in sorted((ROOT / "pages").glob("*.py")) + sorted((ROOT / "dashboard").glob("*.py")) + [ROOT / "app.py"]:
         assert "unsafe_allow_html=True" not in page.read_text(encoding="utf-8"), page.name

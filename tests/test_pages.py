@@ -10,7 +10,7 @@ from auditkit.data.spec import AuditSpec
 from tests.builders import tabular_frame, tabular_model
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+PAGES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").glob("*.py"))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def errors(at: AppTest) -> list[str]:
 def test_app_entry_point_renders_home_and_warms_the_panels_up():
     import sys
 
-    from pages._shared import PANEL_MODULES, warm_up
+    from dashboard.shared import PANEL_MODULES, warm_up
 
     at = page("app.py").run()
     assert not at.exception, errors(at)
@@ -45,6 +45,16 @@ def test_app_entry_point_renders_home_and_warms_the_panels_up():
     thread = warm_up()  # the thread the app started (one per process)
     thread.join(120)
     assert not thread.is_alive() and all(m in sys.modules for m in PANEL_MODULES)
+
+
+def test_pages_folder_holds_only_the_pages_app_py_registers():
+    """Streamlit lists every file of pages/ as a page until st.navigation takes over: helpers live in dashboard/."""
+    import re
+
+    registered = re.findall(r'st\.Page\("(pages/[^"]+)"', (ROOT / "app.py").read_text(encoding="utf-8"))
+    assert sorted(registered) == PAGES
+    assert [p.name for p in (ROOT / "pages").iterdir() if p.suffix != ".py" and p.name != "__pycache__"] == []
+    assert {p.stem for p in (ROOT / "dashboard").glob("*.py")} >= {"shared", "access", "fairness_results"}
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -99,7 +109,7 @@ def test_tab_icon_is_a_local_png_check_mark_on_the_blue_disc():
 
     from PIL import Image
 
-    from pages._shared import favicon
+    from dashboard.shared import favicon
 
     icon = Image.open(BytesIO(favicon()))
     assert (icon.format, icon.size, icon.mode) == ("PNG", (64, 64), "RGBA")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from auditkit.data.io import read_table
-from pages._shared import settings
+from dashboard.shared import settings
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the file ...")

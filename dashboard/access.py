@@ -1,7 +1,7 @@
 """Sign-in for the web app: OIDC through `st.login` when `[auth]` is in .streamlit/secrets.toml, else local mode.
 
 Roles are looked up and enforced by the engine (`auditkit.access`); pages only hide what the user cannot do.
-`pages._shared` is imported inside the functions, so that `pages._shared` itself can import this module.
+`dashboard.shared` is imported inside the functions, so that `dashboard.shared` itself can import this module.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def gate() -> Principal | None:
 
 
 def _show_no_access(error: AuditkitError) -> None:
-    from pages._shared import show_error
+    from dashboard.shared import show_error
 
     st.title("AuditKit")
     show_error(error)
