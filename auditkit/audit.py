@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from dataclasses import replace
@@ -117,22 +118,34 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
 
 
 def write_audit(audit: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write `out_dir/audit.json` atomically."""
+    """Write `out_dir/audit.json` atomically. It is strict JSON: a NaN or infinite number anywhere is written as
+    `null` (JSON has no such numbers), never as a bare `NaN` or `Infinity`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "audit.json"
+    text = json.dumps(_finite(audit), indent=2, allow_nan=False)
     fd, tmp = tempfile.mkstemp(prefix=".audit-", dir=out)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(audit, f, indent=2, default=_json_default)
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, target)
     return target
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
+def _finite(value: Any) -> Any:
+    """`value` as plain JSON types (NumPy scalars and arrays unwrapped, tuples as lists) with every NaN or
+    infinite float replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _finite(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     raise TypeError(f"cannot serialise {type(value).__name__}")

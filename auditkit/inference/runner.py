@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from auditkit.errors import SettingsError
+from auditkit.errors import ModelLoadError, SettingsError
 from auditkit.families.handle import ModelHandle
 from auditkit.families.registry import get
 from auditkit.inference.device import resolve_device
@@ -52,7 +52,7 @@ def predict(model: ModelHandle, data: Sequence[str] | np.ndarray | pd.DataFrame,
     inputs = model.family.as_inputs(data)
     start = time.perf_counter()
     logits = model.run(forward, model.family.name, inputs, batch_size=size, device=str(dev), progress=progress)
-    probs = probabilities(np.asarray(logits, dtype=np.float32))
+    probs = probabilities(checked_logits(np.asarray(logits, dtype=np.float32), len(inputs), model.n_outputs))
     return Predictions(probs.argmax(axis=1), probs, time.perf_counter() - start, str(dev), size)
 
 
@@ -62,6 +62,24 @@ def forward(model: Any, family: str, inputs: Any, *, batch_size: int, device: st
     """The family's forward pass over `inputs`: logits in input order (worker)."""
     logits = get(family).forward(model, inputs, batch_size=batch_size, device=device, progress=progress)
     return np.asarray(logits, dtype=np.float32)
+
+
+def checked_logits(logits: np.ndarray, n: int, n_outputs: int) -> np.ndarray:
+    """The model's logits for `n` rows as [n] (one logit) or [n, n_outputs]; a `[n, 1]` output is the one logit
+    of a binary model. `ModelLoadError` when the shape is anything else or any row has a NaN or infinite output."""
+    if logits.ndim == 2 and logits.shape[1] == 1 and n_outputs == 1:
+        logits = logits[:, 0]
+    expected = (n,) if n_outputs == 1 else (n, n_outputs)
+    if logits.shape != expected:
+        raise ModelLoadError(f"the model returned outputs of shape {list(logits.shape)} for {n} rows; expected "
+                             f"{list(expected)} ({'one logit' if n_outputs == 1 else f'{n_outputs} logits'} per row). "
+                             "Fix: make the model return logits [batch] (binary) or [batch, n_classes].")
+    bad = ~np.isfinite(logits.reshape(n, -1)).all(axis=1)
+    if bad.any():
+        raise ModelLoadError(f"the model gave NaN or infinite outputs for {int(bad.sum())} of {n} rows (first at row "
+                             f"{int(np.flatnonzero(bad)[0]) + 1}); no audit is computed from them. Fix: check the "
+                             "model's weights and the input values of those rows (overflow, division by zero).")
+    return logits
 
 
 def probabilities(logits: np.ndarray) -> np.ndarray:
