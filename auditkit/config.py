@@ -19,6 +19,7 @@ ENV_NUMBERS: dict[str, tuple[str, str]] = {
     "AUDITKIT_MAX_FILE_MB": ("max_file_mb", "megabytes a data file may have"),
     "AUDITKIT_MAX_ARCHIVE_MB": ("max_archive_mb", "megabytes a model archive may expand to"),
     "AUDITKIT_MIN_GROUP_SIZE": ("min_group_size", "rows a group needs before its numbers are trusted"),
+    "AUDITKIT_MAX_GROUPS": ("max_groups", "distinct groups a sensitive attribute may have"),
     "AUDITKIT_MAX_MODEL_GB": ("max_model_gb", "gigabytes of model weights"),
     "AUDITKIT_EXPLAIN_ROWS": ("explain_rows", "rows explained by default"),
     "AUDITKIT_EXPLAIN_TEXT_ROWS": ("explain_text_rows", "texts explained by default"),
@@ -61,6 +62,7 @@ class Settings:
     max_columns: int = 5000
     max_field_chars: int = 100_000
     min_group_size: int = 30
+    max_groups: int = 1000
     max_model_gb: int = 8
     idle_seconds: float = 1.0
     explain_rows: int = 1000

@@ -147,9 +147,49 @@ def _read_parquet(raw: bytes, settings: Settings) -> pd.DataFrame:
             f"over the {budget / 2**20:.0f} MB budget. Fix: split the file or sample it.")
     try:
         table = pq.read_table(pa.BufferReader(raw))
-        return table.to_pandas()
     except (pa.ArrowException, OSError, ValueError) as e:
         raise DataValidationError(f"the Parquet file cannot be read ({e}). Fix: re-export it with plain column types.") from None
+    metadata = table.schema.metadata or {}
+    _check_pandas_metadata(metadata)
+    try:
+        frame = table.to_pandas()
+    except (pa.ArrowException, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        if b"pandas" in metadata:
+            raise DataValidationError(_MALFORMED_PANDAS.format(f" ({type(e).__name__}: {e})")) from None
+        raise DataValidationError(f"the Parquet file cannot be read ({type(e).__name__}: {e}). "
+                                  "Fix: re-export it with plain column types.") from None
+    for name in frame.columns:
+        frame[name] = _plain_column(frame[name])
+    return frame
+
+
+_MALFORMED_PANDAS = ("the Parquet file's pandas metadata (the 'pandas' schema entry) is malformed{}. "
+                     "Fix: re-export the table, e.g. with pandas DataFrame.to_parquet, or without that entry.")
+
+
+def _check_pandas_metadata(metadata: dict[bytes, bytes]) -> None:
+    """The pandas metadata pyarrow follows to rebuild a frame must be a JSON object with a list of column objects."""
+    raw = metadata.get(b"pandas")
+    if raw is None:
+        return
+    try:
+        meta = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        meta = None
+    fields = ("columns", "index_columns", "column_indexes")
+    if not (isinstance(meta, dict) and all(isinstance(meta.get(k, []), list) for k in fields)
+            and all(isinstance(c, dict) for k in fields if k != "index_columns" for c in meta.get(k, []))):
+        raise DataValidationError(_MALFORMED_PANDAS.format(""))
+
+
+def _plain_column(column: pd.Series) -> pd.Series:
+    """Categorical columns as their values; date and time columns (time-zone aware or not) as ISO 8601 text, so a
+    group is its printed value and a date given as a feature gets the non-numeric message."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.astype(object)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype) or pd.api.types.is_timedelta64_dtype(column.dtype):
+        return column.astype(str).astype(object).where(column.notna(), None)
+    return column
 
 
 def _reject_constant(name: str) -> Any:
@@ -180,4 +220,10 @@ def _read_jsonl(raw: bytes, settings: Settings) -> pd.DataFrame:
         records.append(record)
         if len(records) == 1:
             _check_header(list(record), settings)
+            keys = set(record)
+        elif not keys.issuperset(record):
+            keys.update(record)
+            if len(keys) > settings.max_columns:
+                raise DataValidationError(f"line {number} of the JSONL brings the number of distinct keys to {len(keys)}, "
+                                          f"over the {settings.max_columns} column limit. Fix: give every line the same keys.")
     return pd.DataFrame.from_records(records)

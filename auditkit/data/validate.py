@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from auditkit.config import Settings
+from auditkit.data.lookalike import look_alike_groups
 from auditkit.data.spec import AuditSpec
 from auditkit.errors import DataValidationError
 
@@ -36,8 +37,10 @@ def as_label_strings(values: pd.Series) -> pd.Series:
     return values.map(one).astype(object)
 
 
-def _missing_mask(values: pd.Series) -> pd.Series:
-    return values.isna() | values.astype(str).str.strip().isin({"", "nan", "NaN", "None", "null"})
+def _missing_mask(values: pd.Series, *, words: bool = True) -> pd.Series:
+    """Empty and null cells; with `words`, also the cells that spell a missing value ("nan", "None", "null")."""
+    text = values.astype(str).str.strip()
+    return values.isna() | (text.isin({"", "nan", "NaN", "None", "null"}) if words else text.eq(""))
 
 
 def _first_row(mask: pd.Series) -> int:
@@ -67,6 +70,7 @@ def validate_dataset(frame: pd.DataFrame, spec: AuditSpec, *, settings: Settings
     for col in spec.sensitive:
         problems += check_not_missing(frame[col], col, "sensitive attribute")
         frame[col] = frame[col].astype(str)
+        problems += check_group_count(frame[col], col, settings.max_groups)
     if needs_features:
         problems += check_numeric(frame, spec.features)
         if not spec.features:
@@ -81,7 +85,18 @@ def validate_dataset(frame: pd.DataFrame, spec: AuditSpec, *, settings: Settings
         problems += check_scores(frame, spec.score_column)
     if problems:
         raise DataValidationError(problems)
-    return ValidatedDataset(frame, spec, classes, tuple(_small_groups(frame, spec, settings.min_group_size)))
+    warnings = [w for col in spec.sensitive for w in look_alike_groups(frame[col].unique(), col)]
+    return ValidatedDataset(frame, spec, classes, tuple(warnings + _small_groups(frame, spec, settings.min_group_size)))
+
+
+def check_group_count(values: pd.Series, col: str, limit: int) -> list[str]:
+    """A problem when a sensitive attribute has more distinct groups than `limit` (AUDITKIT_MAX_GROUPS)."""
+    count = int(values.nunique())
+    if count > limit:
+        return [f"sensitive attribute '{col}' has {count} distinct groups, over the {limit} limit "
+                "(AUDITKIT_MAX_GROUPS); per-group metrics of so many groups say nothing. Fix: choose a categorical "
+                "column, bin this one into fewer groups, or raise AUDITKIT_MAX_GROUPS."]
+    return []
 
 
 def missing_columns(spec: AuditSpec, columns: list[str]) -> list[str]:
@@ -110,8 +125,9 @@ def role_overlaps(spec: AuditSpec) -> list[str]:
 
 
 def check_not_missing(values: pd.Series, col: str, role: str) -> list[str]:
-    """A problem when `values` has missing cells, naming the first bad row."""
-    missing = _missing_mask(values)
+    """A problem when `values` has missing cells, naming the first bad row. A sensitive attribute's cell that
+    spells "None", "null" or "nan" is a group of that name (like "NA"); only empty and null cells are missing."""
+    missing = _missing_mask(values, words=role != "sensitive attribute")
     if missing.any():
         return [f"{role} '{col}' has {int(missing.sum())} empty or NaN values (first at row {_first_row(missing)}). "
                 "Fix: fill or remove those rows."]
