@@ -5,28 +5,60 @@ from auditkit.access import RAY_ADDRESSES_ENV, allowed_ray_addresses
 from auditkit.data.spec import AuditSpec
 from auditkit.engines import registered
 from auditkit.errors import AuditkitError
+from auditkit.families.registry import families
 from auditkit.markup import plain
 from auditkit.prepare import load_dataset
 from auditkit.service import upload
 from dashboard.access import allowed, enforce_entry, explain_not_allowed
-from dashboard.setup_results import read_columns
+from dashboard.setup_results import likely_prediction, read_columns
 from dashboard.shared import PENDING, PendingAudit, cached_model, settings, show_error
 
+PREDICTIONS_ONLY = "Predictions are in the dataset"
+ACCEPTED = "; ".join(plain(f.description) for f in families())  # the registered model families' formats
+
+
+def show_way_out() -> None:
+    """What a user whose checkpoint was refused can do instead: the accepted formats, the predictions-only mode,
+    and how to convert a model."""
+    accepted = "\n".join(f"- {plain(f.description)}" for f in families())
+    st.info(f"**Checkpoints AuditKit accepts:**\n{accepted}\n\n"
+            f"**No checkpoint in one of these formats?** Score the dataset with your model yourself, add its "
+            f"predictions (and scores) as columns, and choose *{PREDICTIONS_ONLY}* above.\n\n"
+            "**To convert** (in a Python session you trust, where the model loads): a PyTorch tabular model with "
+            "`torch.export.save(torch.export.export(model, (example_batch,)), 'model.pt2')`; a Hugging Face "
+            "classifier with `model.save_pretrained('folder', safe_serialization=True)` and "
+            "`tokenizer.save_pretrained('folder')`, then zip the folder. Pickles (`.pkl`, `.joblib`, `.pt`, "
+            "`.bin`) can run code when loaded and are never accepted.", icon=":material/lightbulb:")
 
 
 enforce_entry()
 st.title("Setup")
-st.caption("Files are stored by content hash in the local workspace and never executed. "
-           "Accepted models: a .pt2 (torch.export) tabular model, or a zipped Hugging Face folder with safetensors weights.")
+st.caption(f"Files are stored by content hash in the local workspace and never executed. Accepted models: {ACCEPTED}.")
 
 if not allowed("upload"):
     explain_not_allowed("upload", "Uploading data and models")
     st.stop()
 
 data_file = st.file_uploader("Dataset", type=["csv", "parquet", "jsonl"], help="CSV (UTF-8), Parquet or JSONL; one row per example.")
-mode = st.radio("Model", ["Upload a checkpoint", "Predictions are in the dataset"], horizontal=True,
+mode = st.radio("Model", ["Upload a checkpoint", PREDICTIONS_ONLY], horizontal=True,
                 help="Without a checkpoint, the dataset must carry the model's predictions (and optionally scores).")
-model_file = st.file_uploader("Checkpoint", type=["pt2", "zip"]) if mode == "Upload a checkpoint" else None
+# Any file type: the engine refuses what it cannot load, with the reason (a browser-side filter refuses silently).
+model_file = st.file_uploader("Checkpoint", help=f"Accepted: {ACCEPTED}.") if mode == "Upload a checkpoint" else None
+
+model_path = model = None
+if model_file is not None:
+    try:
+        model_path = upload(model_file.getvalue(), model_file.name, settings=settings())
+        model = cached_model(str(model_path), model_path.name)
+    except AuditkitError as e:  # the message names the stored copy; the user knows the file by its own name
+        show_error(AuditkitError(str(e).replace(model_path.name, model_file.name)) if model_path else e)
+        show_way_out()
+        st.stop()
+    st.success(f"Model loaded safely in its own contained process: {model.fmt}, {model.family.kind}, "
+               f"{model.n_classes} classes.")
+    missing = "; ".join(f"{k}: {v}" for k, v in model.protections["missing"].items())
+    st.caption(plain(f"In force: {', '.join(model.protections['applied'])}."
+                     + (f" Not available here: {missing}." if missing else "")))
 
 if data_file is None:
     st.info("Upload a dataset to continue.")
@@ -39,7 +71,7 @@ except AuditkitError as e:
     show_error(e)
     st.stop()
 if mode == "Upload a checkpoint" and model_file is None:
-    st.info("Upload the model checkpoint to continue, or choose 'Predictions are in the dataset'.")
+    st.info(f"Upload the model checkpoint to continue, or choose '{PREDICTIONS_ONLY}'.")
     st.stop()
 
 st.subheader("Column roles")
@@ -57,8 +89,15 @@ others = [c for c in columns if c != target and c not in sensitive]
 text_col = right.selectbox("Text column (text models)", ["(none)"] + others)
 pred_col = score_col = None
 if model_file is None:
-    pred_col = left.selectbox("Prediction column", others)
-    score_col = right.selectbox("Score column (optional)", ["(none)"] + [c for c in others if c != pred_col])
+    candidates = [c for c in others if c != text_col]
+    likely = likely_prediction(str(data_path), target, (*sensitive, text_col))
+    pred_col = left.selectbox("Prediction column", candidates, index=candidates.index(likely) if likely else None,
+                              placeholder="Choose the column with the model's predictions",
+                              help="The model's predicted label for each row, in the label's values.")
+    score_col = right.selectbox("Score column (optional)", ["(none)"] + [c for c in candidates if c != pred_col])
+    if pred_col is None:
+        st.info("Choose the column that holds the model's predictions to continue.")
+        st.stop()
 roles = {target, *sensitive, text_col, pred_col, score_col}
 features = st.multiselect("Feature columns, in the model's input order", [c for c in columns if c not in roles],
                           default=[c for c in numeric if c not in roles and c != "split"],
@@ -69,15 +108,6 @@ spec = AuditSpec(target=target, sensitive=tuple(sensitive), features=tuple(featu
                  score_column=None if score_col in (None, "(none)") else score_col, positive_label=positive.strip())
 
 try:
-    model_path = None
-    if model_file is not None:
-        model_path = upload(model_file.getvalue(), model_file.name, settings=settings())
-        model = cached_model(str(model_path), model_path.name)
-        st.success(f"Model loaded safely in its own contained process: {model.fmt}, {model.family.kind}, "
-                   f"{model.n_classes} classes.")
-        missing = "; ".join(f"{k}: {v}" for k, v in model.protections["missing"].items())
-        st.caption(plain(f"In force: {', '.join(model.protections['applied'])}."
-                         + (f" Not available here: {missing}." if missing else "")))
     dataset = load_dataset(data_path, spec, settings=settings(), needs_features=bool(model_file) and spec.text_column is None)
 except AuditkitError as e:
     show_error(e)

@@ -5,6 +5,7 @@ Run with `pytest -m e2e tests/test_e2e_browser.py -s` (the timings are printed).
 """
 from __future__ import annotations
 
+import pickle
 import re
 import time
 
@@ -228,6 +229,17 @@ def test_bad_uploads_show_a_clear_message_and_the_app_keeps_working(app, page, t
     upload(page, 0, notes)  # the uploader itself refuses the type; the file never reaches the app
     page.get_by_text("text/plain files are not allowed").first.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
+
+    pickled = tmp_path / "model.joblib"
+    pickled.write_bytes(pickle.dumps({"weights": [1.0]}))
+    upload(page, 1, pickled)  # any checkpoint reaches the engine, which says why it refuses it and what to do
+    message = page.locator(ERROR_BOX).filter(has_text="is a joblib pickle")
+    message.first.wait_for()
+    assert "model.joblib" in message.first.inner_text()  # the user's file name, not the stored copy's hash
+    way_out = page.locator(INFO_BOX).filter(has_text="Checkpoints AuditKit accepts").first.inner_text()
+    assert "Predictions are in the dataset" in way_out and "torch.export.save" in way_out
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "43-setup-refused-checkpoint")
 
     go_to(page, "Home")
     page.get_by_role("button", name="Open the lending demo").wait_for()
