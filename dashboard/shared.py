@@ -22,6 +22,7 @@ from auditkit.data.spec import AuditSpec
 from auditkit.engine_registry import EngineSetting
 from auditkit.errors import AuditkitError
 from auditkit.families.handle import ModelHandle
+from auditkit.hashing import params_hash
 from auditkit.jobs import BackgroundJob, job_slot
 from auditkit.markup import plain
 from auditkit.outcome import Failed, Skipped, outcome_of
@@ -86,6 +87,13 @@ def current_context(*, filtered: bool = True) -> AuditContext | None:
                 "Every panel shows these rows only.", icon=":material/filter_alt:")
     clear.button("Show all rows", key="cohort_clear", on_click=clear_cohort)
     return sub
+
+
+def audit_key(ctx: AuditContext) -> str:
+    """Whose a result kept in session state is: the audit's data (a cohort's rows included), model and column
+    roles. A result kept under it never shows on another audit."""
+    return params_hash({"data": ctx.data_sha256, "model": ctx.model.sha256 if ctx.model else None,
+                        "roles": ctx.spec.roles(), "extra": ctx.spec.extra})
 
 
 def set_cohort(rows: Any, description: str) -> None:
@@ -176,7 +184,8 @@ def show_outcome(title: str, section: Any) -> bool:
 
 
 def session_jobs(page: str) -> dict[Hashable, BackgroundJob]:
-    """The background jobs this session started on `page`, by name (session state `<page>_jobs`)."""
+    """The background jobs this session started on `page`, by name (session state `<page>_jobs`); a job made for
+    one audit is named with its `audit_key` (or a content key) so that it never shows on another."""
     return st.session_state.setdefault(f"{page}_jobs", {})
 
 

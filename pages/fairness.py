@@ -112,8 +112,8 @@ def mitigation_panel(ctx: AuditContext, key: str, grouping_name: str) -> None:
     method = c1.selectbox("Method", methods, format_func=METHOD_TITLES.get, key="mit_method")
     constraint = c2.selectbox("Constraint", CONSTRAINTS, key="mit_constraint", help=CONSTRAINT_HELP)
     if st.button("Run mitigation", key="mit_run"):
-        st.session_state["mit_choice"] = (method, constraint)
-    if st.session_state.get("mit_choice") != (method, constraint):
+        st.session_state["mit_choice"] = (key, method, constraint)  # `key`: the audit (and cohort) it was run on
+    if st.session_state.get("mit_choice") != (key, method, constraint):
         return
     try:
         result = cached_mitigation(key, method, constraint, ctx)
@@ -225,9 +225,9 @@ def error_panel(ctx: AuditContext, key: str) -> None:
 def counterfactual_panel(ctx: AuditContext, key: str) -> None:
     st.caption("Each text is re-scored with identity terms swapped (he/she, christian/muslim, ...). A fair model's "
                "prediction should not flip and its score should barely move.")
-    if not st.button("Run the identity-term swap test", key="cf_run") and not st.session_state.get("cf_done"):
+    if not st.button("Run the identity-term swap test", key="cf_run") and st.session_state.get("cf_done") != key:
         return
-    st.session_state["cf_done"] = True
+    st.session_state["cf_done"] = key  # the audit it was run on: another audit's test waits for its own click
     try:
         report = cached_counterfactual(key, ctx)
     except AuditkitError as e:

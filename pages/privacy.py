@@ -25,7 +25,7 @@ from auditkit.privacy.text import dp_finetune_model, safetensors_bytes
 from auditkit.privacy.training import DPResult, dp_train
 from dashboard.access import allowed, enforce_entry, explain_not_allowed
 from dashboard.privacy_results import cached_epsilon, cached_noise, cached_section
-from dashboard.shared import (current_context, ended_job, opened, selected_tab, session_jobs, show_chart,
+from dashboard.shared import (audit_key, current_context, ended_job, opened, selected_tab, session_jobs, show_chart,
                               show_empty_state, show_error, show_outcome)
 
 enforce_entry()  # sign-in first, when configured
@@ -209,11 +209,16 @@ def data_privacy(ctx: AuditContext, pii: PIIScanResult) -> None:
 
 
 def training_panel(ctx: AuditContext) -> None:
-    text = ctx.model is not None and ctx.model.family.input_role == "text"
     st.subheader("Train privately (DP-SGD)")
+    if ctx.model is None:
+        st.info("This audit has no model (its predictions come from the dataset), so there is no model to train a "
+                "private copy of. Train one from a dataset with `python -m auditkit train-dp`.")
+        return
+    text = ctx.model.family.input_role == "text"
     if not allowed("run"):
         explain_not_allowed("run", "Training a private model")
         return
+    audit = audit_key(ctx)  # the jobs of this audit: a model trained for one audit never shows on another
     st.caption("Fine-tunes a copy of the text classifier on this audit's training rows with Opacus DP-SGD"
                if text else "Trains a copy of the tabular MLP on this audit's training rows with Opacus DP-SGD")
     st.caption("The audited model is never changed. Runs in the background.")
@@ -244,7 +249,7 @@ def training_panel(ctx: AuditContext) -> None:
         except AuditkitError as e:
             show_error(e)
             return
-        session_jobs(PAGE)["train"] = BackgroundJob(
+        session_jobs(PAGE)[("train", audit)] = BackgroundJob(
             "DP fine-tuning", ctx.model.run, dp_finetune_model, data.texts_train, data.y_train,
             target_epsilon=float(eps), target_delta=float(delta), epochs=int(epochs), accountant=accountant,
             batch_size=min(int(batch_size), len(data.texts_train)), texts_eval=data.texts_eval,
@@ -263,15 +268,16 @@ def training_panel(ctx: AuditContext) -> None:
         options = dict(target_delta=float(delta), epochs=int(epochs), accountant=accountant,
                        batch_size=min(int(batch_size), len(data.X_train)), X_eval=data.X_eval, y_eval=data.y_eval)
         if train_clicked:
-            session_jobs(PAGE)["train"] = BackgroundJob("DP training", dp_train, data.template(), data.X_train,
-                                                        data.y_train, target_epsilon=float(eps), **options)
+            session_jobs(PAGE)[("train", audit)] = BackgroundJob(
+                "DP training", dp_train, data.template(), data.X_train, data.y_train, target_epsilon=float(eps),
+                **options)
         else:
-            session_jobs(PAGE)["sweep"] = BackgroundJob("Privacy-utility sweep", privacy_utility_sweep,
-                                                        data.template(), data.X_train, data.y_train, targets=targets,
-                                                        **options)
+            session_jobs(PAGE)[("sweep", audit)] = BackgroundJob(
+                "Privacy-utility sweep", privacy_utility_sweep, data.template(), data.X_train, data.y_train,
+                targets=targets, **options)
     for name, show in (("train", trained_result), ("sweep", lambda r: sweep_chart(r.to_dict()))):
         try:
-            job = ended_job(PAGE, name, unit="training steps")
+            job = ended_job(PAGE, (name, audit), unit="training steps")
         except AuditkitError as e:
             show_error(e)
             continue

@@ -88,7 +88,7 @@ def test_sweep_runs_in_background(tmp_path):
     at.text_input[0].set_value("2, 1")
     next(b for b in at.button if b.label == "Run the privacy-utility sweep").click().run()
     assert not at.exception
-    job = at.session_state["privacy_jobs"]["sweep"]
+    [job] = [j for (name, _), j in at.session_state["privacy_jobs"].items() if name == "sweep"]
     assert job.wait(timeout=90)
     at.session_state["sweep_data"] = True  # open the table behind the chart
     at.run()

@@ -187,7 +187,7 @@ def test_page_shows_text_leakage_and_trains_top_layers(overfit, tmp_path, monkey
     [b for b in at.selectbox if b.label == "Accountant"][-1].set_value("gdp")  # the training form's; analytic, fast
     next(b for b in at.button if b.label == "Train at this epsilon").click().run()
     assert not at.exception
-    job = at.session_state["privacy_jobs"]["train"]
+    [job] = [j for (name, _), j in at.session_state["privacy_jobs"].items() if name == "train"]
     assert job.wait(timeout=120) and job.result is not None
     at.run()
     assert not at.exception
