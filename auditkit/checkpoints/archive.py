@@ -19,6 +19,7 @@ from auditkit.errors import UnsafeModelError
 _CHUNK = 1 << 20
 _MAX_RATIO = 200
 _RATIO_FLOOR = 10 * _CHUNK  # entries smaller than this may compress better than the ratio (text, zeros)
+MAX_DEPTH = 33  # path components of an entry: 32 folders and a file
 
 
 def is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -27,11 +28,28 @@ def is_symlink(info: zipfile.ZipInfo) -> bool:
 
 
 def safe_member_name(name: str) -> PurePosixPath:
-    """The entry's relative path, refusing absolute paths and `..` components."""
+    """The entry's relative path, refusing absolute paths, `..` components, more than `MAX_DEPTH` folders and
+    names longer than a file system allows."""
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
         raise UnsafeModelError(f"the archive entry '{name}' points outside the archive. Fix: re-create the zip from the model folder itself.")
+    if len(path.parts) > MAX_DEPTH:
+        raise UnsafeModelError(f"the archive entry '{name[:60]}...' is {len(path.parts) - 1} folders deep, over the "
+                               f"{MAX_DEPTH - 1} limit. Fix: zip the model folder itself.")
+    if any(len(part.encode("utf-8")) > 255 for part in path.parts):
+        raise UnsafeModelError(f"the archive entry '{name[:60]}...' has a name part over 255 bytes. Fix: zip the model folder itself.")
     return path
+
+
+def check_tree(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse an entry that is both a file and a folder: a file entry whose path is also a folder entry or a
+    parent folder of another entry."""
+    files = {safe_member_name(i.filename) for i in infos if not i.is_dir()}
+    folders = {safe_member_name(i.filename) for i in infos if i.is_dir()}
+    folders.update(parent for p in files | folders for parent in p.parents)
+    both = sorted(files & folders)
+    if both:
+        raise UnsafeModelError(f"the archive entry '{both[0]}' is both a file and a folder. Fix: re-create the zip from the model folder itself.")
 
 
 class BoundedZip:
@@ -59,6 +77,7 @@ class BoundedZip:
             self._check_ratio(info, info.file_size)
             declared += info.file_size
             self._check_total(declared)
+        check_tree(self.infos)
 
     def chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
         """The entry's bytes in chunks of at most 1 MiB, counted against the caps as they are inflated."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from auditkit.checkpoints.handle import LoadedModel
-from auditkit.checkpoints.safetensors_check import check_safetensors
+from auditkit.checkpoints.safetensors_check import check_safetensors, read_header, refuse_json_constant
 from auditkit.errors import ModelLoadError, UnsafeModelError
 
 PICKLE_WEIGHTS = ("pytorch_model.bin", "*.pt", "*.pth", "*.ckpt", "*.bin")
@@ -29,29 +29,60 @@ def check_folder(folder: Path) -> dict:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ModelLoadError("the model folder has no config.json. Fix: save the model with save_pretrained().")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise ModelLoadError("config.json is not valid JSON. Fix: re-save the model with save_pretrained().") from None
+    config = _read_json(config_path)
     if not isinstance(config, dict):
         raise ModelLoadError("config.json must hold a JSON object.")
     if "auto_map" in config:
         raise UnsafeModelError("config.json has an 'auto_map' entry, which asks for remote code. Refused: remote code is never run.")
+    _check_config_types(config)
     from transformers import CONFIG_MAPPING
 
-    if config.get("model_type") not in CONFIG_MAPPING:
+    if not isinstance(config.get("model_type"), str) or config.get("model_type") not in CONFIG_MAPPING:
         raise ModelLoadError(f"config.json names model_type {config.get('model_type')!r}, which transformers does not know. "
                              "Fix: use a standard architecture (bert, roberta, distilbert, ...).")
     return config
 
 
+#: config.json fields that size the model: whole numbers (>= 1; `type_vocab_size` and `pad_token_id` may be 0).
+_SIZE_FIELDS = ("num_labels", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                "intermediate_size", "max_position_embeddings", "type_vocab_size", "dim", "n_layers", "n_heads",
+                "hidden_dim", "pad_token_id")
+_ZERO_ALLOWED = {"type_vocab_size", "pad_token_id"}
+_MAX_JSON_BYTES = 64 * 2**20
+
+
+def _read_json(path: Path) -> object:
+    """A JSON file of the model folder: at most 64 MiB, strict UTF-8, no NaN or Infinity, not nested too deeply."""
+    if path.stat().st_size > _MAX_JSON_BYTES:
+        raise ModelLoadError(f"{path.name} is over {_MAX_JSON_BYTES // 2**20} MiB. Fix: re-save the model with save_pretrained().")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse_json_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ModelLoadError(f"{path.name} is not valid JSON. Fix: re-save the model with save_pretrained().") from None
+
+
+def _check_config_types(config: dict) -> None:
+    """The fields that size the model are whole numbers in range, and the label maps are objects."""
+    for key in _SIZE_FIELDS:
+        value = config.get(key)
+        if key in config and not (key == "pad_token_id" and value is None) and (type(value) is not int or value < (0 if key in _ZERO_ALLOWED else 1) or value > 2**31):
+            raise ModelLoadError(f"config.json field '{key}' is {json.dumps(value)[:60]}, not a whole number "
+                                 f"{'>= 0' if key in _ZERO_ALLOWED else '>= 1'}. Fix: upload the config that belongs to these weights.")
+    for key in ("id2label", "label2id"):
+        if key in config and not (isinstance(config[key], dict) and all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                                      for v in config[key].values())):
+            raise ModelLoadError(f"config.json field '{key}' must be an object of labels. Fix: upload the config that belongs to these weights.")
+
+
 def _safetensors_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.is_file():
-        try:
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (ValueError, KeyError, TypeError):
-            raise ModelLoadError("model.safetensors.index.json is malformed. Fix: re-save the model.") from None
+        content = _read_json(index)
+        weight_map = content.get("weight_map") if isinstance(content, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
+            raise ModelLoadError("model.safetensors.index.json is malformed: its 'weight_map' must map tensor names to "
+                                 "shard file names. Fix: re-save the model with save_pretrained().")
+        shards = sorted(set(weight_map.values()))
         files = [folder / s for s in shards]
         missing = [f.name for f in files if not f.is_file() or f.parent != folder]
         if missing:
@@ -83,6 +114,8 @@ def load_hf(folder: Path, sha256: str, *, allow_pickle_weights: bool = False, bu
     os.environ["HF_HUB_OFFLINE"] = "1"
     safetensors = weights[0].suffix == ".safetensors"
     module = _from_pretrained(folder) if safetensors else _from_state_dict(folder, weights[0])
+    if safetensors:
+        check_dtypes(module, weights)
     tokenizer = _tokenizer(folder, module)
     n_outputs = int(module.config.num_labels)
     labels = tuple(str(module.config.id2label[i]) for i in range(n_outputs)) if module.config.id2label else None
@@ -98,10 +131,34 @@ def _from_pretrained(folder: Path) -> torch.nn.Module:
     try:
         module, info = AutoModelForSequenceClassification.from_pretrained(
             folder, use_safetensors=True, trust_remote_code=False, local_files_only=True, output_loading_info=True)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
-        raise ModelLoadError(f"the model cannot be loaded: {str(e).splitlines()[0]}. Fix: check that the weights match config.json.") from None
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, IndexError, ZeroDivisionError,
+            OverflowError) as e:  # a config of valid types can still describe an impossible model
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ModelLoadError(f"the model cannot be loaded: {first}. Fix: check that the weights match config.json.") from None
     _check_loading_info(info)
     return module.eval()
+
+
+_TORCH_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+                 "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+                 "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool"}
+
+
+def check_dtypes(module: torch.nn.Module, weights: list[Path]) -> None:
+    """Every stored tensor has the dtype of the model tensor it is loaded into (a floating-point tensor the model
+    does not name: the model's floating-point dtype); transformers would otherwise read its bytes as another
+    type, or cast integers into weights. `ModelLoadError` naming the tensor."""
+    state = module.state_dict()
+    floating = next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
+    for path in weights:
+        header, _ = read_header(path)
+        for name, meta in header.items():
+            stored = _TORCH_DTYPES[meta["dtype"]]
+            expected = state[name].dtype if name in state else floating if stored.startswith(("float", "bfloat")) else None
+            if expected is not None and stored != str(expected).removeprefix("torch."):
+                raise ModelLoadError(f"'{path.name}': tensor '{name}' is stored as {meta['dtype']} ({stored}) but the model "
+                                     f"holds it as {str(expected).removeprefix('torch.')}; its bytes would be read as the "
+                                     "wrong type. Refused. Fix: re-save the weights with save_pretrained().")
 
 
 def _check_loading_info(info: dict) -> None:

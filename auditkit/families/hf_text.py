@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,10 +41,14 @@ class TextClassifier(ModelFamily):
             return False
 
     def prepare(self, path: Path, sha256: str, settings: Settings, *, allow_pickle_weights: bool = False) -> Path:
-        folder = path if path.is_dir() else _extracted(path, sha256, settings)
-        check_folder(folder)
-        check_weights(folder, allow_pickle_weights=allow_pickle_weights, budget_gb=settings.max_model_gb)
-        return folder
+        def check(folder: Path) -> None:
+            check_folder(folder)
+            check_weights(folder, allow_pickle_weights=allow_pickle_weights, budget_gb=settings.max_model_gb)
+
+        if not path.is_dir():
+            return _extracted(path, sha256, settings, check)
+        check(path)
+        return path
 
     def load(self, path: Path, sha256: str, settings: Settings, *, allow_pickle_weights: bool = False) -> LoadedModel:
         """`allow_pickle_weights`: plain state dicts, read with the weights-only unpickler, on the caller's opt-in."""
@@ -86,23 +90,34 @@ class TextClassifier(ModelFamily):
         return ctx.once(explanation_key(self.kind, rows), lambda: explain_text_audit(ctx, max_rows=rows))
 
 
-def _extracted(path: Path, sha: str, settings: Settings) -> Path:
-    """Extract a model zip once into the content-addressed model folder of the workspace."""
+def _extracted(path: Path, sha: str, settings: Settings, check: Callable[[Path], None]) -> Path:
+    """Extract a model zip once into the content-addressed model folder of the workspace, passing `check` first:
+    a zip that fails extraction or `check` leaves nothing in the workspace."""
     home = settings.path("models")
     final = home / sha
-    if not final.is_dir():
-        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=home))
-        try:
-            extract_zip(path, staging, settings)
-            if not final.exists():
-                staging.replace(final)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-    entries = [p for p in final.iterdir() if p.name != "__MACOSX"]
+    if final.is_dir():
+        root = _root(final, path)
+        check(root)
+        return root
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=home))
+    try:
+        extract_zip(path, staging, settings)
+        root = _root(staging, path)
+        check(root)
+        if not final.exists():
+            staging.replace(final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return final / root.relative_to(staging)
+
+
+def _root(folder: Path, path: Path) -> Path:
+    """The model folder inside an extracted zip: its one top-level folder, or the extraction folder itself."""
+    entries = [p for p in folder.iterdir() if p.name != "__MACOSX"]
     if not entries:
         raise ModelLoadError(f"'{path.name}' is an empty zip. Fix: zip the model folder.")
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else final
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else folder
 
 
 FAMILY = register(TextClassifier())
