@@ -189,6 +189,24 @@ def test_upload_csv_and_checkpoint_then_audit(app, page, tmp_path):
     assert_clean(page, "run of the uploaded audit")
     screenshot(page, "31-run-uploaded")
 
+    # A private model trained on this audit belongs to it: the lending demo, opened next in the same session,
+    # shows its own untrained form and offers no weights.
+    weights = page.get_by_role("button", name="Download model weights (safetensors)")
+    go_to(page, "Privacy")
+    click_tab(page, "Train privately")
+    rerun(page, page.get_by_role("button", name="Train at this epsilon").click)
+    weights.wait_for(timeout=180_000)
+    assert_clean(page, "private model of the uploaded audit")
+    screenshot(page, "32-privacy-trained-uploaded")
+    go_to(page, "Home")
+    open_demo(page, "lending")
+    go_to(page, "Privacy")
+    click_tab(page, "Train privately")
+    page.get_by_role("button", name="Train at this epsilon").wait_for()
+    assert weights.count() == 0
+    assert_clean(page, "privacy of the next audit")
+    screenshot(page, "33-privacy-next-audit")
+
 
 def test_bad_uploads_show_a_clear_message_and_the_app_keeps_working(app, page, tmp_path):
     garbage = tmp_path / "garbage.csv"
