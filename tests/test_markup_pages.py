@@ -49,7 +49,8 @@ def assert_no_raw_markup(at: AppTest) -> None:
 def test_fairness_page_escapes_hostile_group_names_in_warnings_and_charts(tmp_path):
     frame = hostile_frame()
     spec = AuditSpec(target="label", sensitive=("sex", "band"), prediction_column="pred", score_column="score")
-    ctx = AuditContext(spec, frame, "f" * 64, frame["label"].to_numpy(str), frame["pred"].to_numpy(str),
+    ctx = AuditContext(spec, frame, "7" * 64,  # a digest no other page test uses: caches are per process
+                       frame["label"].to_numpy(str), frame["pred"].to_numpy(str),
                        frame["score"].to_numpy(), ("0", "1"), Settings(home=tmp_path))
     at = AppTest.from_file(str(ROOT / "pages" / "fairness.py"), default_timeout=60)
     at.session_state["audit_context"] = ctx
