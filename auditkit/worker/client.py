@@ -226,8 +226,9 @@ _pool_lock = threading.Lock()
 
 
 def worker_for(family: str, path: Path, sha256: str, settings: Settings, options: dict[str, Any]) -> ModelWorker:
-    """The running worker for this model (started and loaded on first use)."""
-    key = (family, sha256, tuple(sorted(options.items())))
+    """The running worker for this model (started and loaded on first use); one per model, load options and
+    plug-in list (a worker imports the plug-ins named when it started)."""
+    key = (family, sha256, tuple(sorted(options.items())), os.environ.get("AUDITKIT_PLUGINS", ""))
     with _pool_lock:
         worker = _pool.get(key)
         if worker is not None and worker._proc is not None and worker._proc.poll() is None:
