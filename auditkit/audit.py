@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import tempfile
 from dataclasses import replace
@@ -12,8 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
+from auditkit import strict_json
 from auditkit.access import check_ray_address, current_principal, require
 from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
@@ -123,7 +122,7 @@ def write_audit(audit: dict[str, Any], out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "audit.json"
-    text = json.dumps(_finite(audit), indent=2, allow_nan=False)
+    text = strict_json.dumps(audit, indent=2)
     fd, tmp = tempfile.mkstemp(prefix=".audit-", dir=out)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
@@ -131,21 +130,3 @@ def write_audit(audit: dict[str, Any], out_dir: str | Path) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, target)
     return target
-
-
-def _finite(value: Any) -> Any:
-    """`value` as plain JSON types (NumPy scalars and arrays unwrapped, tuples as lists) with every NaN or
-    infinite float replaced by None."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    raise TypeError(f"cannot serialise {type(value).__name__}")

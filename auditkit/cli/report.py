@@ -21,7 +21,7 @@ def load_audit_file(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read {path} ({exc}); pass an audit.json file or a stored audit id") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ReportError(f"{path} is not valid JSON ({exc}); pass the audit.json written by `auditkit audit`") from None
     if isinstance(doc, dict) and isinstance(doc.get("audit"), dict) and "scorecard" in doc:
         doc = doc["audit"]

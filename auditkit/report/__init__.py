@@ -1,9 +1,9 @@
 """Reports: single-file HTML, PDF, JSON and model cards (report fields and a Hugging Face README.md)."""
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
+from auditkit import strict_json
 from auditkit.policy import Policy
 from auditkit.report.compare import Comparison, compare_audits
 from auditkit.report.content import ReportContent, build_content, summary_sentences
@@ -39,7 +39,7 @@ def render_report(audit: dict[str, Any], fmt: Format, *, policy: Policy | None =
     doc = {"report_format": 1, "title": content.title, "generated": content.generated, "audit": audit,
            "scorecard": content.scorecard.to_dict(), "summary": list(content.summary),
            "model_card": content.model_card, "signoffs": list(signoffs), "trail": list(trail)}
-    return json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode("utf-8")
+    return strict_json.dumps(doc, indent=2, ensure_ascii=False, default=str).encode("utf-8")
 
 
 __all__ = ["CARD_FIELDS", "EXTENSIONS", "FORMATS", "MEDIA_TYPES", "Comparison", "ReportContent", "ReportError",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from auditkit.energy.section import EnergyResult
 from auditkit.outcome import ERROR, SKIPPED, Failed, Skipped, outcome_of
@@ -38,6 +38,13 @@ class Bars:
     reference: float | None = None
     reference_label: str = ""
 
+    def __post_init__(self) -> None:
+        # values from a malformed audit: labels shown as text, a value that is not a finite number drawn as 0
+        object.__setattr__(self, "labels", tuple(str(label) for label in self.labels))
+        object.__setattr__(self, "values", tuple(float(v) if is_number(v) else 0.0 for v in self.values))
+        if not is_number(self.reference):
+            object.__setattr__(self, "reference", None)
+
 
 @dataclass(frozen=True)
 class Section:
@@ -65,18 +72,23 @@ def build_content(audit: dict[str, Any], *, policy: Policy | None = None, title:
                   card_overrides: dict[str, str] | None = None, signoffs: tuple[dict[str, Any], ...] = (),
                   trail: tuple[dict[str, Any], ...] = ()) -> ReportContent:
     """Everything a report shows, from an audit.json dict (any section may be missing)."""
-    if not isinstance(audit, dict):
-        raise ReportError(f"an audit must be the audit.json object, got {type(audit).__name__}")
-    card = evaluate(audit, policy or load_policy(None))
+    check_readable(audit)
+    try:
+        card = evaluate(audit, policy or load_policy(None))
+        fields = model_card_fields(audit, scorecard=card, overrides=card_overrides)
+    except UNREADABLE as e:
+        raise ReportError(f"the audit cannot be scored or described ({type(e).__name__}: {str(e)[:200]}); "
+                          "its inputs or predictions are not what AuditKit writes. Fix: report an audit.json written "
+                          "by `auditkit audit`.") from None
     inputs = _dict(audit.get("inputs"))
-    fields = model_card_fields(audit, scorecard=card, overrides=card_overrides)
     sections = []
     for key in PANELS:
         if key in audit:
-            sections.append(_SECTION_BUILDERS[key](_dict(audit[key])))
+            sections.append(_readable(key, key.capitalize(), lambda: _SECTION_BUILDERS[key](_dict(audit[key]))))
     for key, value in audit.items():
         if key not in PANELS and key != "inputs" and isinstance(value, dict):
-            sections.append(_generic_section(key, key.replace("_", " ").capitalize(), value))
+            title = str(key).replace("_", " ").capitalize()
+            sections.append(_readable(key, title, lambda: _generic_section(key, title, value)))
     return ReportContent(
         title=title or f"Model audit: {fields['model_name']}",
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -88,6 +100,36 @@ def build_content(audit: dict[str, Any], *, policy: Policy | None = None, title:
         signoffs=tuple(signoffs),
         trail=tuple(trail),
     )
+
+
+# ---------------------------------------------------------------------------------------------- unreadable input
+#: What a section builder raises on values of the wrong type or shape.
+UNREADABLE = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
+MAX_DEPTH = 64
+
+
+def check_readable(audit: Any) -> None:
+    """`ReportError` unless `audit` is a JSON object nested at most `MAX_DEPTH` levels deep (AuditKit writes
+    about ten); checked without recursion."""
+    if not isinstance(audit, dict):
+        raise ReportError(f"an audit must be the audit.json object, got {type(audit).__name__}")
+    stack = [(audit, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ReportError(f"the audit is nested more than {MAX_DEPTH} levels deep, which no audit.json AuditKit "
+                              "writes is. Fix: report an audit.json written by `auditkit audit`.")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _readable(key: str, title: str, build: Callable[[], Section]) -> Section:
+    """The section `build` makes, or a section that says this part of audit.json is not readable."""
+    try:
+        return build()
+    except UNREADABLE as e:
+        return Section(str(key), title, (f"Not readable: this section of audit.json holds values of the wrong type "
+                                         f"or shape ({type(e).__name__}). It is left out of the report.",))
 
 
 # ---------------------------------------------------------------------------------------------- helpers

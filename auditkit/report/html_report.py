@@ -98,7 +98,8 @@ def _table(t: Table) -> str:
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _cell(value: str) -> str:
+def _cell(value: object) -> str:
+    value = str(value)  # a builder may pass a raw value from a malformed audit
     numeric = value.replace(",", "").replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
     return f'<td class="num">{html_text(value)}</td>' if numeric else f"<td>{html_text(value)}</td>"
 

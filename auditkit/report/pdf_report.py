@@ -14,8 +14,9 @@ _REPLACE = {"≤": "<=", "≥": ">=", "—": "-", "–": "-", "…": "...", "’
             "ε": "epsilon", "δ": "delta", "₂": "2", "\u00a0": " "}
 
 
-def _latin1(text: str) -> str:
+def _latin1(text: object) -> str:
     """The built-in PDF fonts cover Latin-1; other characters become '?' rather than failing the export."""
+    text = str(text)  # a builder may pass a raw value from a malformed audit
     for a, b in _REPLACE.items():
         text = text.replace(a, b)
     return text.encode("latin-1", "replace").decode("latin-1")
