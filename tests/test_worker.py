@@ -165,3 +165,25 @@ def exit_with_message(model: object) -> None:
 def test_a_worker_that_exits_by_itself_is_reported_with_its_last_words(model):
     with pytest.raises(WorkerError, match="stopped unexpectedly \\(the model's own last words\\)"):
         model.run(exit_with_message)
+
+
+def test_large_arrays_pass_through_shared_files_that_are_removed_and_cannot_point_elsewhere(tmp_path):
+    big = np.arange(codec.SPILL_BYTES // 4 + 10, dtype=np.float32)
+    stream = io.BytesIO()
+    codec.write_message(stream, {"x": big, "small": np.arange(3)}, spill=tmp_path)
+    assert len(stream.getvalue()) < 1000 and len(list(tmp_path.iterdir())) == 1  # the bytes went to the file
+    stream.seek(0)
+    back = codec.read_message(stream, max_bytes=1 << 40, spill=tmp_path)
+    np.testing.assert_array_equal(back["x"], big) and back["small"].tolist() == [0, 1, 2]
+    back["x"][0] = 7  # the mapping is private: writable, and nothing is written back
+    assert list(tmp_path.iterdir()) == []
+    stream.seek(0)
+    (tmp_path / "secret").write_bytes(b"\x00" * 16)
+    frame = stream.getvalue()
+    at = frame.index(b".buf") - 32  # the file name in the frame
+    forged = frame[:at] + b"../secret".ljust(36, b"x") + frame[at + 36:]
+    with pytest.raises(codec.CodecError, match="may not use"):
+        codec.read_message(io.BytesIO(forged), max_bytes=1 << 40, spill=tmp_path)
+    with pytest.raises(codec.CodecError, match="larger than the size limit"):
+        stream.seek(0)
+        codec.read_message(stream, max_bytes=1000, spill=tmp_path)

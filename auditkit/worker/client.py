@@ -87,7 +87,7 @@ class ModelWorker:
         import torch
 
         self.close()  # a worker that died leaves its scratch folder behind
-        self._scratch = Path(tempfile.mkdtemp(prefix="auditkit-worker-"))
+        self._scratch = Path(tempfile.mkdtemp(prefix="auditkit-worker-", dir=_shared_memory()))
         gpu = torch.cuda.is_available()
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         env.update(HOME=str(self._scratch), TMPDIR=str(self._scratch), PYTHONPATH=_import_path(),
@@ -137,16 +137,17 @@ class ModelWorker:
         assert self._proc is not None and self._proc.stdin is not None and self._proc.stdout is not None
         deadline = time.monotonic() + seconds
         try:
-            codec.write_message(self._proc.stdin, message)
+            spill = None if "scratch" in message else self._scratch  # the start message travels whole
+            codec.write_message(self._proc.stdin, message, spill=spill)
             reader = _DeadlineReader(self._proc.stdout, deadline)
             while True:
-                reply = codec.read_message(reader, max_bytes=self.limits.message_mb << 20)
+                reply = codec.read_message(reader, max_bytes=self.limits.message_mb << 20, spill=self._scratch)
                 if not isinstance(reply, dict):
                     raise codec.CodecError("the worker sent a message of the wrong shape")
                 if "callback" not in reply:
                     break
                 value = callbacks[reply["callback"]](*reply["args"])
-                codec.write_message(self._proc.stdin, {"value": value})
+                codec.write_message(self._proc.stdin, {"value": value}, spill=self._scratch)
         except WorkerTimeout:
             self._kill()
             raise WorkerTimeout(f"the model did not finish within {seconds:.0f} s and was stopped. "
@@ -185,16 +186,23 @@ class ModelWorker:
 
 
 class _DeadlineReader:
-    """A read() over a pipe that raises WorkerTimeout once the deadline has passed."""
+    """A readinto() over a pipe that raises WorkerTimeout once the deadline has passed."""
 
     def __init__(self, stream: Any, deadline: float) -> None:
         self.fd, self.deadline = stream.fileno(), deadline
 
-    def read(self, n: int) -> bytes:
+    def readinto(self, view: memoryview) -> int:
         left = self.deadline - time.monotonic()
         if left <= 0 or not select.select([self.fd], [], [], left)[0]:
             raise WorkerTimeout()
-        return os.read(self.fd, n)
+        return os.readv(self.fd, [view])
+
+
+def _shared_memory() -> str | None:
+    """Where worker scratch folders go: shared memory (/dev/shm) when the system has it, so large arrays pass
+    between the processes as shared pages; else the default temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 def _error_type(name: Any) -> type[AuditkitError]:

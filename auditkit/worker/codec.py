@@ -14,7 +14,13 @@ import dataclasses
 import importlib
 import io
 import json
+import mmap
+import os
+import re
+import stat
 import struct
+import uuid
+from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
@@ -28,6 +34,10 @@ _IMPORTABLE: set[str] = set()  # packages whose modules decoding may import (the
 _DTYPE_KINDS = "biufU"  # bool, signed, unsigned, float, fixed-width unicode
 _MAX_DEPTH = 64
 _LEN = struct.Struct("<Q")
+SPILL_BYTES = 1 << 20  # buffers this large go through a shared file when a spill folder is given
+_SPILLED = (1 << 64) - 1  # the length that marks a spilled buffer: a 36-byte file name follows, then the size
+_SPILL_NAME = 36
+_SPILL_FILE = re.compile(r"[0-9a-f]{32}\.buf")
 
 
 class CodecError(AuditkitError):
@@ -56,7 +66,7 @@ def encode(obj: Any) -> tuple[bytes, list[memoryview]]:
     return json.dumps(tree, separators=(",", ":")).encode(), buffers
 
 
-def decode(header: bytes, buffers: list[bytes]) -> Any:
+def decode(header: bytes, buffers: list[bytes] | list[bytearray]) -> Any:
     """The value encoded in `header` and `buffers`; CodecError when it is not plain data."""
     try:
         tree = json.loads(header)
@@ -65,23 +75,63 @@ def decode(header: bytes, buffers: list[bytes]) -> Any:
     return _decode(tree, buffers, 0)
 
 
-def write_message(stream: BinaryIO, obj: Any) -> None:
-    """Write one framed message: header length, header, buffer count, then each buffer's length and bytes."""
+def write_message(stream: BinaryIO, obj: Any, *, spill: Path | None = None) -> None:
+    """Write one framed message: header length, header, buffer count, then each buffer's length and bytes.
+
+    With `spill` (a folder both processes use, on shared memory where the system has it), a buffer of at least
+    `SPILL_BYTES` is written to a file there and the frame names the file instead of carrying the bytes.
+    """
     header, buffers = encode(obj)
     stream.write(_LEN.pack(len(header)) + header + _LEN.pack(len(buffers)))
     for buf in buffers:
-        stream.write(_LEN.pack(buf.nbytes))
-        stream.write(buf)
+        if spill is not None and buf.nbytes >= SPILL_BYTES:
+            name = f"{uuid.uuid4().hex}.buf"
+            with open(spill / name, "wb") as f:
+                f.write(buf)
+            stream.write(_LEN.pack(_SPILLED) + name.encode() + _LEN.pack(buf.nbytes))
+        else:
+            stream.write(_LEN.pack(buf.nbytes))
+            stream.write(buf)
     stream.flush()
 
 
-def read_message(stream: BinaryIO, *, max_bytes: int) -> Any:
-    """Read one framed message of at most `max_bytes` in all; EOFError when the stream ends first."""
+def read_message(stream: BinaryIO, *, max_bytes: int, spill: Path | None = None) -> Any:
+    """Read one framed message of at most `max_bytes` in all; EOFError when the stream ends first. Buffers the
+    sender spilled to files in `spill` are mapped (copy on write) and their files removed."""
     budget = [max_bytes]
     header = _read(stream, _read_len(stream, budget))
     count = _read_len(stream, budget, limit=1 << 20)
-    buffers = [_read(stream, _read_len(stream, budget)) for _ in range(count)]
-    return decode(header, buffers)
+    return decode(header, [_read_buffer(stream, budget, spill) for _ in range(count)])
+
+
+def _read_buffer(stream: BinaryIO, budget: list[int], spill: Path | None) -> bytearray | mmap.mmap:
+    (n,) = _LEN.unpack(_read(stream, _LEN.size))
+    if n != _SPILLED:
+        return _read(stream, _take(budget, n))
+    name = bytes(_read(stream, _SPILL_NAME)).decode("ascii", "replace")
+    size = _take(budget, _LEN.unpack(_read(stream, _LEN.size))[0])
+    if spill is None or not _SPILL_FILE.fullmatch(name):
+        raise CodecError("the worker message names a shared buffer it may not use")
+    path = spill / name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as e:
+        raise CodecError(f"the worker message names a shared buffer that cannot be opened ({e})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            raise CodecError("the worker message names a shared buffer of the wrong kind or size")
+        return mmap.mmap(fd, size, access=mmap.ACCESS_COPY) if size else bytearray()
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+
+
+def _take(budget: list[int], n: int) -> int:
+    budget[0] -= n
+    if budget[0] < 0:
+        raise CodecError("the worker message is larger than the size limit (AUDITKIT_WORKER_MESSAGE_MB)")
+    return n
 
 
 def _read_len(stream: BinaryIO, budget: list[int], limit: int | None = None) -> int:
@@ -90,21 +140,19 @@ def _read_len(stream: BinaryIO, budget: list[int], limit: int | None = None) -> 
         if n > limit:
             raise CodecError(f"the worker message declares {n} buffers, over the limit of {limit}")
         return n
-    budget[0] -= n
-    if budget[0] < 0:
-        raise CodecError("the worker message is larger than the size limit (AUDITKIT_WORKER_MESSAGE_MB)")
-    return n
+    return _take(budget, n)
 
 
-def _read(stream: BinaryIO, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = stream.read(min(left, 1 << 24))
-        if not chunk:
+def _read(stream: BinaryIO, n: int) -> bytearray:
+    """Exactly `n` bytes, read straight into one buffer (arrays are decoded over it without another copy)."""
+    buf = bytearray(n)
+    view, done = memoryview(buf), 0
+    while done < n:
+        got = stream.readinto(view[done:])
+        if not got:
             raise EOFError("the worker closed the pipe")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+        done += got
+    return buf
 
 
 def _encode(obj: Any, buffers: list[memoryview], depth: int) -> Any:
@@ -245,7 +293,9 @@ def _decode_array(node: dict, buffers: list[bytes]) -> np.ndarray:
     raw = _buffer(buffers, node["b"])
     if int(np.prod(shape, dtype=object)) * dtype.itemsize != len(raw):
         raise CodecError("the worker message holds an array whose bytes do not match its shape")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    # a message's own buffer (read into, or mapped copy-on-write) is writable and unshared
+    return array if isinstance(raw, (bytearray, mmap.mmap)) else array.copy()
 
 
 def roundtrip(obj: Any) -> Any:

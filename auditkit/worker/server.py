@@ -23,7 +23,7 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
     start = codec.read_message(inp, max_bytes=MAX_REQUEST)
-    scratch = Path(start["scratch"])
+    scratch = Path(start["scratch"])  # also where large arrays are shared with the app (`codec` spill files)
     limits = sandbox.Limits(**start["limits"])
     protections = sandbox.apply(scratch, [Path(p) for p in start["readable"]], limits)
     try:
@@ -36,15 +36,15 @@ def main() -> int:
     codec.write_message(out, {"ready": get(start["family"]).info(model), "protections": protections.to_dict()})
     while True:
         try:
-            request = codec.read_message(inp, max_bytes=MAX_REQUEST)
+            request = codec.read_message(inp, max_bytes=MAX_REQUEST, spill=scratch)
         except EOFError:
             return 0
-        _reply(out, _serve(model, request, inp, out))
+        _reply(out, _serve(model, request, inp, out, scratch), scratch)
 
 
-def _reply(out: BinaryIO, message: dict[str, Any]) -> None:
+def _reply(out: BinaryIO, message: dict[str, Any], spill: Path) -> None:
     try:
-        codec.write_message(out, message)
+        codec.write_message(out, message, spill=spill)
     except codec.CodecError as e:  # encoding fails before anything is written
         codec.write_message(out, _error(e))
 
@@ -57,24 +57,24 @@ def _load(start: dict[str, Any]) -> Any:
     return get(start["family"]).load(Path(start["path"]), start["sha256"], settings, **start["options"])
 
 
-def _serve(model: Any, request: dict[str, Any], inp: BinaryIO, out: BinaryIO) -> dict[str, Any]:
+def _serve(model: Any, request: dict[str, Any], inp: BinaryIO, out: BinaryIO, spill: Path) -> dict[str, Any]:
     from auditkit.worker.ops import resolve
 
     try:
         fn = resolve(request["op"])
         kwargs = dict(request["kwargs"])
         for name in request["callbacks"]:
-            kwargs[name] = _callback(name, inp, out)
+            kwargs[name] = _callback(name, inp, out, spill)
         return {"result": fn(model, *request["args"], **kwargs)}
     except Exception as e:  # reported to the app with its type; the worker keeps serving
         return _error(e)
 
 
-def _callback(name: str, inp: BinaryIO, out: BinaryIO) -> Callable[..., Any]:
+def _callback(name: str, inp: BinaryIO, out: BinaryIO, spill: Path) -> Callable[..., Any]:
     """A stand-in for the app's callable `name`: each call is sent to the app, which answers with its value."""
     def call(*args: Any) -> Any:
-        codec.write_message(out, {"callback": name, "args": list(args)})
-        return codec.read_message(inp, max_bytes=MAX_REQUEST)["value"]
+        codec.write_message(out, {"callback": name, "args": list(args)}, spill=spill)
+        return codec.read_message(inp, max_bytes=MAX_REQUEST, spill=spill)["value"]
     return call
 
 
