@@ -21,7 +21,7 @@ from auditkit.privacy.pii import PIIScanResult
 from auditkit.privacy.results import DPSummary, MembershipAudit, PrivacyReport
 from auditkit.privacy.splits import text_training_data, training_data
 from auditkit.privacy.sweep import DEFAULT_TARGETS, privacy_utility_sweep
-from auditkit.privacy.text import dp_finetune_model, safetensors_bytes
+from auditkit.privacy.text import dp_finetune_in_worker, safetensors_bytes
 from auditkit.privacy.training import DPResult, dp_train
 from dashboard.access import allowed, enforce_entry, explain_not_allowed
 from dashboard.privacy_results import cached_epsilon, cached_noise, cached_section
@@ -250,7 +250,7 @@ def training_panel(ctx: AuditContext) -> None:
             show_error(e)
             return
         session_jobs(PAGE)[("train", audit)] = BackgroundJob(
-            "DP fine-tuning", ctx.model.run, dp_finetune_model, data.texts_train, data.y_train,
+            "DP fine-tuning", dp_finetune_in_worker, ctx.model, data.texts_train, data.y_train,
             target_epsilon=float(eps), target_delta=float(delta), epochs=int(epochs), accountant=accountant,
             batch_size=min(int(batch_size), len(data.texts_train)), texts_eval=data.texts_eval,
             labels_eval=data.y_eval, trainable_layers=int(layers))

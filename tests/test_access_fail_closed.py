@@ -9,6 +9,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
@@ -190,3 +191,25 @@ def test_a_page_may_use_only_the_ray_clusters_the_administrator_allows(monkeypat
             ensure_ray("ray://evil.example:10001")
         with pytest.raises(AccessDenied, match="'evil:6379' is not one"):
             run_audit(data, SPEC, settings=settings, engine=EngineSetting("ray", address="evil:6379"))
+
+
+def test_private_training_and_the_sweep_check_the_role_themselves():
+    from auditkit.privacy.sweep import privacy_utility_sweep
+    from auditkit.privacy.training import dp_train
+    from auditkit.tabular import TabularMLP
+
+    x, y = np.zeros((40, 2), np.float32), np.arange(40) % 2
+    train = lambda: dp_train(TabularMLP(2, hidden=(4,)), x, y, target_epsilon=1.0, target_delta=1e-3, epochs=1,  # noqa: E731
+                             batch_size=8, baseline=False)
+    sweep = lambda: privacy_utility_sweep(TabularMLP(2, hidden=(4,)), x, y, targets=[1.0], target_delta=1e-3,  # noqa: E731
+                                          epochs=1, batch_size=8)
+    with acting_as(REVIEWER):
+        for call in (train, sweep):
+            with pytest.raises(AccessDenied, match="rob@example.org is reviewer and cannot run audits"):
+                call()
+    require_sign_in()
+    for call in (train, sweep):
+        out = in_fresh_thread(call)
+        assert isinstance(out.get("error"), AccessDenied) and str(out["error"]) == NO_USER
+    with acting_as(ANALYST):
+        assert train().epsilon <= 1.0 + 1e-6

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from auditkit.access import current_principal, require
 from auditkit.errors import SettingsError
 from auditkit.privacy.training import (Progress, _accuracy, _as_tensors, _evaluation, _step_ticker, _targets,
                                        _train_nonprivate, dp_train)
@@ -124,8 +125,10 @@ def privacy_utility_sweep(model: nn.Module, X: Any, y: Any, *, targets: Sequence
     """Train a copy of `model` once per target epsilon (plus one non-private run) with `dp_train`'s recipe.
 
     `train_options` are passed to `dp_train` (batch_size, lr, accountant, X_eval, y_eval, ...).
-    `progress(done, total)` counts training steps over the whole sweep.
+    `progress(done, total)` counts training steps over the whole sweep. The acting principal needs the role to run
+    audits (checked before the first run).
     """
+    require(current_principal(), "run")
     ordered = sweep_targets(targets)
     offset = 0
     total = 0

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from auditkit.access import current_principal, require
 from auditkit.errors import SettingsError
 from auditkit.privacy.training import DPResult, Progress, dp_train
 from auditkit.worker.ops import worker_op
@@ -220,6 +221,13 @@ def dp_finetune_model(model: Any, texts: Sequence[str], labels: Any, **options: 
     result = dp_finetune_text(model.module, model.tokenizer, texts, labels, max_length=model.max_length or 128, **options)
     state = {k: v.detach().cpu().contiguous().numpy() for k, v in result.model.state_dict().items()}
     return dataclasses.replace(result, model=state)
+
+
+def dp_finetune_in_worker(model: Any, texts: Sequence[str], labels: Any, **options: Any) -> DPResult:
+    """Private fine-tuning of a loaded text model (a `ModelHandle`) in its worker; the acting principal needs the
+    role to run audits (checked here: the worker does not know who asked)."""
+    require(current_principal(), "run")
+    return model.run(dp_finetune_model, texts, labels, **options)
 
 
 def safetensors_bytes(result: DPResult) -> bytes:

@@ -21,6 +21,7 @@ from opacus.validators import ModuleValidator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from auditkit.access import current_principal, require
 from auditkit.errors import SettingsError
 from auditkit.privacy.accounting import (
     Accountant, check_accountant, check_delta, check_epsilon, delta_warning, epsilon_curve, noise_for_epsilon, quiet_accountants,
@@ -260,8 +261,9 @@ def dp_train(model: nn.Module, X: Any, y: Any, *, target_epsilon: float, target_
     (epochs x batches per epoch) at sample rate q = 1 / batches per epoch. `grad_sample_mode="auto"` uses fused
     linear clipping for all-linear models and Opacus ghost clipping otherwise. `baseline=True` also trains the
     same recipe without clipping or noise. Accuracy is on (`X_eval`, `y_eval`) when given, else on the training
-    rows. `progress(done, total)` is called after every step.
+    rows. `progress(done, total)` is called after every step. The acting principal needs the role to run audits.
     """
+    require(current_principal(), "run")
     check_epsilon(target_epsilon)
     check_delta(target_delta)
     check_accountant(accountant)
