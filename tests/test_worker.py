@@ -187,3 +187,25 @@ def test_large_arrays_pass_through_shared_files_that_are_removed_and_cannot_poin
     with pytest.raises(codec.CodecError, match="larger than the size limit"):
         stream.seek(0)
         codec.read_message(stream, max_bytes=1000, spill=tmp_path)
+
+
+@worker_op
+def report_progress(model: object, steps: int, *, progress) -> int:  # noqa: ANN001
+    for i in range(steps):
+        progress(i + 1, steps)
+    return steps
+
+
+def test_a_caller_that_stops_during_a_callback_stops_the_worker_and_the_next_call_starts_afresh(model):
+    class Stopped(Exception):
+        pass
+
+    def stop_at_two(done: int, total: int) -> None:
+        if done == 2:
+            raise Stopped()
+
+    with pytest.raises(Stopped):
+        model.run(report_progress, 5, progress=stop_at_two)
+    assert model.worker._proc is None or model.worker._proc.poll() is not None  # no half-answered call left
+    seen: list[int] = []
+    assert model.run(report_progress, 3, progress=lambda d, t: seen.append(d)) == 3 and seen == [1, 2, 3]

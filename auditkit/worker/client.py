@@ -146,7 +146,11 @@ class ModelWorker:
                     raise codec.CodecError("the worker sent a message of the wrong shape")
                 if "callback" not in reply:
                     break
-                value = callbacks[reply["callback"]](*reply["args"])
+                try:
+                    value = callbacks[reply["callback"]](*reply["args"])
+                except BaseException:  # e.g. the page was stopped: the worker is mid-call, so it goes
+                    self._kill()
+                    raise
                 codec.write_message(self._proc.stdin, {"value": value}, spill=self._scratch)
         except WorkerTimeout:
             self._kill()
