@@ -68,7 +68,7 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
               engine: str | EngineSetting | None = None, name: str = "", settings: Settings | None = None,
               device: str | None = None, batch_size: int | None = None, progress: Progress | None = None,
               allow_pickle_weights: bool = False, region: str = "USA",
-              data_sha256: str | None = None) -> tuple[dict[str, Any], AuditContext]:
+              data_sha256: str | None = None, model_sha256: str | None = None) -> tuple[dict[str, Any], AuditContext]:
     """Run a whole audit; returns the audit.json dict and the context the panels read.
 
     `engine` names a registered engine, or is an `EngineSetting` with its options: "memory" (the default),
@@ -77,7 +77,8 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     chunked engines give the same `predictions` and `fairness` as the in-memory one, build the other sections on a
     sample, and add a `scale` section (see docs/scale.md). When a model runs, its energy is measured per phase
     (load, inference, analysis, explanations) in `energy`, with CO2e for `region` (ISO 3166 alpha-3).
-    `data_sha256`: the content hash of `data` when the caller has it already.
+    `data_sha256` and `model_sha256`: the content hashes of `data` and of the checkpoint `model` names, when the
+    caller has them already (they are not recomputed).
 
     The acting principal (`auditkit.access`) needs the role to run audits, and a page session may name only a Ray
     cluster the administrator allows; `AccessDenied` otherwise, before anything is read.
@@ -96,7 +97,8 @@ def run_audit(data: str | Path | bytes, spec: AuditSpec, *, model: str | Path | 
     try:
         with _phase(meter, "load"):
             if isinstance(model, (str, Path)):
-                job = replace(job, model=load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings))
+                job = replace(job, model=load_model(model, allow_pickle_weights=allow_pickle_weights, settings=settings,
+                                                    sha256=model_sha256))
         with _phase(meter, "inference"):
             run = chosen.run(job)
         if meter is not None:

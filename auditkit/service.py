@@ -58,10 +58,12 @@ def audit_and_record(data: str | Path | bytes, spec: AuditSpec, *, model: str | 
     settings = settings or Settings.from_env()
     policy = policy if isinstance(policy, Policy) else load_policy(policy)
     store = store or AuditStore(settings=settings)
-    data_sha = _content_sha(data)  # hashed once: the store row and the audit's caches share it
-    with acting_as(principal), store.recording(name, data_sha256=data_sha, model_sha256=_content_sha(model),
+    # hashed once: the store row, the audit's caches and the model's worker share them
+    data_sha, model_sha = _content_sha(data), _content_sha(model)
+    with acting_as(principal), store.recording(name, data_sha256=data_sha, model_sha256=model_sha,
                                                columns=spec.roles(), actor=actor) as audit_id:
-        audit, ctx = run_audit(data, spec, model=model, settings=settings, data_sha256=data_sha, **run_options)
+        audit, ctx = run_audit(data, spec, model=model, settings=settings, data_sha256=data_sha,
+                               model_sha256=model_sha, **run_options)
         scorecard = evaluate(audit, policy)
         audit["scorecard"] = scorecard.to_dict()
         store.complete_audit(audit_id, audit, actor=actor)

@@ -24,7 +24,7 @@ from auditkit.checkpoints.loader import load_model
 from auditkit.config import Settings
 from auditkit.families.handle import ModelHandle
 from auditkit.families.registry import detect
-from auditkit.hashing import sha256_file, sha256_tree
+from auditkit.hashing import sha256_path
 from auditkit.inference.device import resolve_device
 from auditkit.inference.runner import predict, probabilities
 
@@ -68,7 +68,7 @@ def tabular_checkpoint(scratch: Path) -> Path:
 def in_process(path: Path) -> tuple[LoadedModel, object]:
     """The same model loaded in this process by its family (what the worker holds), and the family."""
     family = detect(path)
-    sha = sha256_tree(path) if path.is_dir() else sha256_file(path)
+    sha = sha256_path(path)
     settings = Settings.from_env()
     return family.load(family.prepare(path, sha, settings), sha, settings), family
 

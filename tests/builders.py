@@ -76,10 +76,10 @@ def in_process(path: Path):
     app never does this: it loads models only in their worker)."""
     from auditkit.config import Settings
     from auditkit.families.registry import detect
-    from auditkit.hashing import sha256_file, sha256_tree
+    from auditkit.hashing import sha256_path
 
     path = Path(path)
     family = detect(path)
-    sha = sha256_tree(path) if path.is_dir() else sha256_file(path)
+    sha = sha256_path(path)
     settings = Settings.from_env()
     return family.load(family.prepare(path, sha, settings), sha, settings)

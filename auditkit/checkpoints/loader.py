@@ -9,7 +9,7 @@ from auditkit.config import Settings
 from auditkit.errors import ModelLoadError, UnsafeModelError
 from auditkit.families.handle import ModelHandle
 from auditkit.families.registry import detect
-from auditkit.hashing import sha256_file, sha256_tree
+from auditkit.hashing import sha256_path
 from auditkit.worker.client import worker_for
 
 _REFUSED_SUFFIXES = {".pkl": "a Python pickle", ".pickle": "a Python pickle", ".joblib": "a joblib pickle",
@@ -18,13 +18,15 @@ _PICKLE_HELP = ("Pickle files can run arbitrary code when loaded, so they are re
                 "Fix: save tabular models with torch.export (.pt2) and Hugging Face models with safetensors.")
 
 
-def load_model(path: str | Path, *, allow_pickle_weights: bool = False, settings: Settings | None = None) -> ModelHandle:
+def load_model(path: str | Path, *, allow_pickle_weights: bool = False, settings: Settings | None = None,
+               sha256: str | None = None) -> ModelHandle:
     """Load a checkpoint of any registered family (built in: a `torch.export` .pt2 program; a Hugging Face
     folder or .zip of one) in its own worker process.
 
     Nothing in the checkpoint is executed in this process: the family checks it without deserialising it, then
     the worker, contained, loads it. `allow_pickle_weights` admits plain state dicts in a Hugging Face folder,
-    loaded with `torch.load(weights_only=True)` only.
+    loaded with `torch.load(weights_only=True)` only. `sha256` is the checkpoint's content hash when the caller has
+    computed it already (it is not recomputed).
     """
     settings = settings or Settings.from_env()
     path = Path(path)
@@ -35,7 +37,7 @@ def load_model(path: str | Path, *, allow_pickle_weights: bool = False, settings
     elif not path.is_dir():
         raise ModelLoadError(f"model file '{path}' does not exist. Fix: check the path.")
     family = detect(path)
-    sha = sha256_tree(path) if path.is_dir() else sha256_file(path)
+    sha = sha256 or sha256_path(path)
     options = {"allow_pickle_weights": True} if allow_pickle_weights else {}
     prepared = family.prepare(path, sha, settings, **options)
     worker = worker_for(family.name, prepared, sha, settings, options)

@@ -33,11 +33,6 @@ class Predictions:
         return int(self.indices.shape[0])
 
 
-def default_batch_size(model: ModelHandle, device: str | None = None) -> int:
-    """The batch size `predict` uses for `model` on `device` when none is given."""
-    return model.family.batch_size(resolve_device(device).type)
-
-
 def predict(model: ModelHandle, data: Sequence[str] | np.ndarray | pd.DataFrame, *, batch_size: int | None = None,
             device: str | None = None, progress: Progress | None = None) -> Predictions:
     """Run `model` over `data` (its family's inputs: a list of strings for text models, a 2-D array or DataFrame of

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
 import json
 import mmap
 import os
@@ -296,11 +295,3 @@ def _decode_array(node: dict, buffers: list[bytes]) -> np.ndarray:
     array = np.frombuffer(raw, dtype=dtype).reshape(shape)
     # a message's own buffer (read into, or mapped copy-on-write) is writable and unshared
     return array if isinstance(raw, (bytearray, mmap.mmap)) else array.copy()
-
-
-def roundtrip(obj: Any) -> Any:
-    """`obj` encoded and decoded again, as the other side of the pipe would see it (used by tests and in-process runs)."""
-    stream = io.BytesIO()
-    write_message(stream, obj)
-    stream.seek(0)
-    return read_message(stream, max_bytes=1 << 62)
