@@ -20,8 +20,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
-from auditkit import errors
-from auditkit.config import Settings
+from auditkit.config import Settings, env_int
 from auditkit.errors import AuditkitError
 from auditkit.worker import codec
 from auditkit.worker.sandbox import Limits
@@ -45,28 +44,16 @@ class WorkerLimits:
 
     memory_gb: int = 16
     cpu_seconds: int = 4 * 3600
-    call_seconds: float = 1800.0
+    call_seconds: int = 1800
     message_mb: int = 4096
 
     @classmethod
     def from_env(cls) -> "WorkerLimits":
-        return cls(memory_gb=_env_number("AUDITKIT_WORKER_MEMORY_GB", cls.memory_gb, int),
-                   cpu_seconds=_env_number("AUDITKIT_WORKER_CPU_SECONDS", cls.cpu_seconds, int),
-                   call_seconds=_env_number("AUDITKIT_WORKER_TIMEOUT_SECONDS", cls.call_seconds, float),
-                   message_mb=_env_number("AUDITKIT_WORKER_MESSAGE_MB", cls.message_mb, int))
-
-
-def _env_number(name: str, default: Any, kind: type) -> Any:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise errors.SettingsError(f"{name}={raw!r} is not a positive number. Fix: set it to a number above 0, or unset it.")
-    return value
+        return cls(memory_gb=env_int("AUDITKIT_WORKER_MEMORY_GB", cls.memory_gb, "GiB of memory per model worker"),
+                   cpu_seconds=env_int("AUDITKIT_WORKER_CPU_SECONDS", cls.cpu_seconds, "CPU seconds per model worker"),
+                   call_seconds=env_int("AUDITKIT_WORKER_TIMEOUT_SECONDS", cls.call_seconds,
+                                        "seconds one call to a model worker may take"),
+                   message_mb=env_int("AUDITKIT_WORKER_MESSAGE_MB", cls.message_mb, "MiB one worker message may hold"))
 
 
 class ModelWorker:
@@ -259,7 +246,7 @@ def worker_for(family: str, path: Path, sha256: str, settings: Settings, options
 
 
 def _max_workers() -> int:
-    return _env_number("AUDITKIT_MAX_WORKERS", 4, int)
+    return env_int("AUDITKIT_MAX_WORKERS", 4, "model workers kept running at once")
 
 
 @atexit.register
